@@ -1,0 +1,12 @@
+"""lmdist: the shared module of the book *What alignment and decoding do to a language model's distribution*.
+
+Three layers, arrows only downward:
+
+* the mathematics (numpy/scipy only): :mod:`lmdist.strings`, :mod:`lmdist.infotheory`,
+  :mod:`lmdist.align`, :mod:`lmdist.mixture`;
+* the language-model engine (torch, transformers);
+* the book's machinery: :mod:`lmdist.params`, :mod:`lmdist.results`, :mod:`lmdist.report`,
+  :mod:`lmdist.plots`, :mod:`lmdist.cli`.
+"""
+
+__version__ = "0.1.0"
