@@ -4,7 +4,7 @@ A chapter creates one :class:`Recorder`, adds a claim for every number its prose
 calls :meth:`Recorder.write` once at the end. The file is JSON::
 
     {"chapter", "title", "profile", "parameters", "claims": [{"id", "statement", "value", "holds",
-     "paper_value", "interval", "source", "note"}], "run": {"seconds", "versions", "started"}}
+     "paper_value", "interval", "source", "note", "comparable"}], "run": {"seconds", "versions", "started"}}
 
 Everything but ``run`` depends only on the parameters and the seed. ``holds`` is true/false
 for a checked claim and null for a reported figure; ``paper_value`` is a seed's published
@@ -38,6 +38,7 @@ class Claim:
     interval: list[float] | None = None
     source: str = ""
     note: str = ""
+    comparable: bool = True
 
 
 @dataclass
@@ -52,10 +53,12 @@ class Recorder:
 
     def claim(self, id: str, statement: str, value: Any, holds: bool | None = None, *,
               paper_value: Any = None, interval: tuple[float, float] | None = None,
-              source: str = "", note: str = "") -> Any:
+              source: str = "", note: str = "", comparable: bool = True) -> Any:
         """Record a claim and return its value (so a cell can print it too).
 
-        ``holds`` must be a bool for a checked claim, None for a reported figure. The value is
+        ``holds`` must be a bool for a checked claim, None for a reported figure.
+        ``comparable=False`` marks a ``paper_value`` from a different setting (say why in ``note``).
+        The value is
         also glued under ``id`` so that the prose can cite it: ``{glue:text}`id:.3f` ``.
         """
         if any(c.id == id for c in self.claims):
@@ -66,7 +69,7 @@ class Recorder:
             id=id, statement=statement, value=to_json(value),
             holds=None if holds is None else bool(holds), paper_value=to_json(paper_value),
             interval=None if interval is None else [to_json(float(x)) for x in interval],
-            source=source, note=note))
+            source=source, note=note, comparable=comparable))
         _glue(id, value)
         return value
 

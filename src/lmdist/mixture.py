@@ -1,0 +1,508 @@
+"""The mixture decomposition of preference tuning (seed 001, Huang).
+
+A reference model is written as a mixture of an "aligned" and an "unaligned" component,
+
+    p_ref(y) = α p_A(y) + (1 − α) p_U(y),                                   (2)
+
+and the KL-regularised optimum is the Gibbs tilt p_θ(y) = p_ref(y) e^{r(y)/β} / Z (chapter 01,
+:func:`lmdist.align.gibbs`). This module holds the formulas of chapter 02: the weights of Lemma 1,
+the total probability masses (TPM) of Theorem 2, the seed's hypotheses and the corrected condition,
+a broad generator of random instances, and the contrastive logits at the sequence level and token
+by token (with the prefix marginals that turn a distribution over strings into next-token
+distributions).
+
+Everything works on natural-log probability vectors indexed by the strings of a finite space;
+``-inf`` is probability 0. numpy/scipy only.
+
+Notation used in the docstrings: w(y) = e^{r(y)/β}; E_A, E_U, E_ref are expectations under p_A, p_U,
+p_ref; S = supp p_ref; u = the uniform distribution on S.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import numpy as np
+from scipy.special import logsumexp
+
+from lmdist import align, infotheory, strings
+
+__all__ = [
+    "Mixture", "Instance", "safe_log", "rounding_scale", "tolerance", "tuned", "log_tuned_weights", "tuned_weights",
+    "lemma1_log_decomposition", "log_tilted_expectations", "log_tpm", "tpm", "tpm_gap",
+    "component_mass", "uniform_correlations", "uniform_covariance_signs", "seed_hypotheses_hold",
+    "seed_conclusion_holds", "corrected_condition", "covariance_condition", "dominates",
+    "small_beta_thresholds", "support_ratio_bounds", "log_odds_shift", "random_instance",
+    "prefix_log_marginals", "next_token_table", "autoregressive", "contrastive_sequence",
+    "contrastive_table", "contrastive_tokenwise",
+]
+
+EPS = float(np.finfo(float).eps)
+#: How many units of :func:`rounding_scale` two float64 routes to the same probability may differ by.
+ULPS = 64.0
+
+
+def _lse(x: np.ndarray) -> float:
+    """log Σ e^{x} of a 1-d array (−inf entries allowed; a fast scipy.special.logsumexp)."""
+    x = np.asarray(x, float)
+    m = np.max(x, initial=-np.inf)
+    if m == -np.inf or np.isnan(m):
+        return float(m)
+    if m == np.inf:
+        return float("inf")
+    return float(m + np.log(np.sum(np.exp(x - m))))
+
+
+def safe_log(x: np.ndarray | float) -> np.ndarray:
+    """log x with log 0 = −inf and no warning."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.log(x)
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """p_ref = α p_A + (1 − α) p_U, stored as log-probability vectors over the same strings.
+
+    ``alpha`` may be 0 or 1 (the edge cases of Theorem 2); the components must each sum to 1.
+    """
+
+    log_p_a: np.ndarray
+    log_p_u: np.ndarray
+    alpha: float
+
+    def __post_init__(self) -> None:
+        a, u = np.asarray(self.log_p_a, float), np.asarray(self.log_p_u, float)
+        if a.shape != u.shape or a.ndim != 1:
+            raise ValueError("log_p_a and log_p_u must be 1-d arrays of the same length")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha = {self.alpha}: must lie in [0, 1]")
+        for name, lp in (("log_p_a", a), ("log_p_u", u)):
+            if np.any(np.isnan(lp)) or np.any(lp > 1e-12) or abs(_lse(lp)) > 1e-9:
+                raise ValueError(f"{name} is not a normalised log-probability vector")
+        object.__setattr__(self, "log_p_a", a)
+        object.__setattr__(self, "log_p_u", u)
+        object.__setattr__(self, "alpha", float(self.alpha))
+
+    @property
+    def log_p_ref(self) -> np.ndarray:
+        """log p_ref(y) = log(α p_A(y) + (1 − α) p_U(y))."""
+        return np.logaddexp(safe_log(self.alpha) + self.log_p_a, safe_log(1 - self.alpha) + self.log_p_u)
+
+    @property
+    def support(self) -> np.ndarray:
+        """Boolean mask of S = supp p_ref."""
+        return self.log_p_ref > -np.inf
+
+    def log_responsibilities(self) -> tuple[np.ndarray, np.ndarray]:
+        """log of ρ_A(y) = α p_A(y)/p_ref(y) and ρ_U(y) = (1 − α) p_U(y)/p_ref(y) on S (−inf off S)."""
+        ref = self.log_p_ref
+        with np.errstate(invalid="ignore"):
+            ra = np.where(self.support, safe_log(self.alpha) + self.log_p_a - ref, -np.inf)
+            ru = np.where(self.support, safe_log(1 - self.alpha) + self.log_p_u - ref, -np.inf)
+        return ra, ru
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One random instance of Theorem 2: a mixture, a reward on its strings and a β."""
+
+    mix: Mixture
+    r: np.ndarray
+    beta: float
+    kind: dict = field(default_factory=dict)
+
+
+def _scaled(r: np.ndarray, beta: float) -> np.ndarray:
+    return np.asarray(r, float) / float(beta)
+
+
+def rounding_scale(mix: Mixture, r: np.ndarray, beta: float) -> float:
+    """ε · (1 + max_S |r|/β): the size of a float64 rounding error in log p_θ (relative, in p_θ).
+
+    Rounding r/β (of size up to max|r|/β) and subtracting log Z ≈ max r/β costs about ε·max|r/β| in
+    the log, so probabilities computed along two routes agree to a few multiples of this, not of ε.
+    """
+    s = mix.support & np.isfinite(np.asarray(r, float))
+    return EPS * (1.0 + float(np.max(np.abs(_scaled(r, beta)[s]), initial=0.0)))
+
+
+def tolerance(mix: Mixture, r: np.ndarray, beta: float) -> float:
+    """ULPS · :func:`rounding_scale`: the tolerance of every float comparison in this module."""
+    return ULPS * rounding_scale(mix, r, beta)
+
+
+def tuned(mix: Mixture, r: np.ndarray, beta: float) -> np.ndarray:
+    """log p_θ(y) = log p_ref(y) + r(y)/β − log Z, Z = Σ_y p_ref(y) e^{r(y)/β} (align.gibbs)."""
+    return align.gibbs(mix.log_p_ref, r, beta)
+
+
+def log_tuned_weights(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lemma 1's weights in log space: log α_A(y) = log α + r(y)/β − log Z, log α_U(y) = log(1−α) + r(y)/β − log Z."""
+    log_z = align.log_partition(mix.log_p_ref, r, beta)
+    s = _scaled(r, beta)
+    return safe_log(mix.alpha) + s - log_z, safe_log(1 - mix.alpha) + s - log_z
+
+
+def tuned_weights(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lemma 1's weights α_A(y) = α e^{r(y)/β}/Z and α_U(y) = (1 − α) e^{r(y)/β}/Z (may overflow: prefer the log form)."""
+    la, lu = log_tuned_weights(mix, r, beta)
+    return np.exp(la), np.exp(lu)
+
+
+def lemma1_log_decomposition(mix: Mixture, r: np.ndarray, beta: float) -> np.ndarray:
+    """log of α_A(y) p_A(y) + α_U(y) p_U(y) — Lemma 1 says this equals log p_θ(y)."""
+    la, lu = log_tuned_weights(mix, r, beta)
+    with np.errstate(invalid="ignore"):
+        return np.logaddexp(la + mix.log_p_a, lu + mix.log_p_u)
+
+
+def log_tilted_expectations(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
+    """(log E_A[w], log E_U[w]) with w = e^{r/β}: log Σ_y p_X(y) e^{r(y)/β}."""
+    s = _scaled(r, beta)
+    with np.errstate(invalid="ignore"):
+        return _lse(mix.log_p_a + s), _lse(mix.log_p_u + s)
+
+
+def log_tpm(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
+    """(log TPM(A), log TPM(U)).
+
+    TPM(A) = Σ_y α_A(y) p_A(y) = α E_A[w] / Z,   TPM(U) = (1 − α) E_U[w] / Z,
+    Z = α E_A[w] + (1 − α) E_U[w] = E_ref[w]. Computed by summing Lemma 1's terms.
+    """
+    la, lu = log_tuned_weights(mix, r, beta)
+    with np.errstate(invalid="ignore"):
+        return _lse(la + mix.log_p_a), _lse(lu + mix.log_p_u)
+
+
+def tpm(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
+    """(TPM(A), TPM(U)) = (α E_A[w]/Z, (1 − α) E_U[w]/Z); they sum to 1."""
+    a, u = log_tpm(mix, r, beta)
+    return float(np.exp(a)), float(np.exp(u))
+
+
+def tpm_gap(mix: Mixture, r: np.ndarray, beta: float) -> float:
+    """TPM(A) − α = α (1 − α) (E_A[w] − E_U[w]) / Z   (exact identity; the corrected theorem's proof)."""
+    ea, eu = log_tilted_expectations(mix, r, beta)
+    log_z = align.log_partition(mix.log_p_ref, r, beta)
+    if mix.alpha in (0.0, 1.0):
+        return 0.0
+    return float(mix.alpha * (1 - mix.alpha) * (np.exp(ea - log_z) - np.exp(eu - log_z)))
+
+
+def component_mass(mix: Mixture, log_q: np.ndarray) -> tuple[float, float]:
+    """Aligned and unaligned mass of any q with supp q ⊆ S: (Σ_y q(y) ρ_A(y), Σ_y q(y) ρ_U(y)).
+
+    ρ_A = α p_A / p_ref, ρ_U = (1 − α) p_U / p_ref are the reference's posterior responsibilities; for
+    q = p_θ this is exactly (TPM(A), TPM(U)), for q = p_ref it is (α, 1 − α).
+    """
+    log_q = np.asarray(log_q, float)
+    if np.any((log_q > -np.inf) & ~mix.support):
+        raise ValueError("q puts mass outside supp p_ref: its component masses are undefined")
+    ra, ru = mix.log_responsibilities()
+    with np.errstate(invalid="ignore"):
+        return float(np.exp(_lse(log_q + ra))), float(np.exp(_lse(log_q + ru)))
+
+
+def uniform_correlations(mix: Mixture, f: np.ndarray, method: str = "pearson") -> tuple[float, float]:
+    """(corr_u(f, p_A), corr_u(f, p_U)) over the uniform distribution u on S = supp p_ref.
+
+    This is the seed's reading (its proof takes expectations over unif(supp p_θ) = unif(S)).
+    ``method`` is "pearson" or "spearman" (rank). NaN where a variance is 0 (correlation undefined).
+    """
+    from scipy.stats import rankdata
+
+    s = mix.support
+    f = np.asarray(f, float)[s]
+    pa, pu = np.exp(mix.log_p_a[s]), np.exp(mix.log_p_u[s])
+    out = []
+    for p in (pa, pu):
+        if s.sum() < 2 or np.ptp(f) == 0 or np.ptp(p) == 0 or not np.all(np.isfinite(f)):
+            out.append(float("nan"))
+        elif method == "pearson":
+            out.append(float(np.corrcoef(f, p)[0, 1]))
+        elif method == "spearman":  # Pearson correlation of the (mid-)ranks
+            out.append(float(np.corrcoef(rankdata(f), rankdata(p))[0, 1]))
+        else:
+            raise ValueError(f"method = {method!r}: allowed values are 'pearson', 'spearman'")
+    return out[0], out[1]
+
+
+def seed_hypotheses_hold(mix: Mixture, r: np.ndarray, method: str = "pearson") -> bool:
+    """The seed's hypotheses of Theorem 2: r finite, corr_u(r, p_A) > 0 and corr_u(r, p_U) < 0.
+
+    Over u = unif(S), Cov_u(r, p_X) = (E_X[r] − ū)/|S| with ū the uniform mean of r on S (because
+    Σ_{y∈S} p_X(y) = 1 for X ∈ {A, U} when 0 < α < 1), so with Pearson correlation the hypotheses
+    say E_U[r] < ū < E_A[r]: a statement about first moments only.
+    """
+    r = np.asarray(r, float)
+    if not np.all(np.isfinite(r[mix.support])):
+        return False
+    ca, cu = uniform_correlations(mix, r, method)
+    return bool(ca > 0 and cu < 0)
+
+
+def uniform_covariance_signs(mix: Mixture, r: np.ndarray, beta: float) -> tuple[int, int]:
+    """Signs of Cov_u(w, p_A) and Cov_u(w, p_U), w = e^{r/β}, u = unif(S), computed stably.
+
+    Cov_u(w, p_X) = (E_X[w] − mean_u(w)) / |S| (as Σ_{y∈S} p_X(y) = 1), so the sign is that of
+    log E_X[w] − log mean_u(w). These are the two inequalities the seed's proof actually uses.
+    """
+    s = mix.support
+    sc = _scaled(r, beta)[s]
+    log_mean = _lse(sc) - float(np.log(s.sum()))
+    ea, eu = log_tilted_expectations(mix, r, beta)
+    return int(np.sign(ea - log_mean)), int(np.sign(eu - log_mean))
+
+
+def corrected_condition(mix: Mixture, r: np.ndarray, beta: float) -> bool:
+    """E_A[e^{r/β}] ≥ E_U[e^{r/β}]: for 0 < α < 1 this holds iff TPM(A) ≥ α (iff TPM(U) ≤ 1 − α)."""
+    ea, eu = log_tilted_expectations(mix, r, beta)
+    return bool(ea >= eu)
+
+
+def covariance_condition(mix: Mixture, r: np.ndarray, beta: float) -> bool:
+    """The sufficient condition the seed's proof needs: Cov_u(w, p_A) > 0 and Cov_u(w, p_U) < 0."""
+    sa, su = uniform_covariance_signs(mix, r, beta)
+    return sa > 0 and su < 0
+
+
+def seed_conclusion_holds(mix: Mixture, r: np.ndarray, beta: float, tol: float | None = None) -> bool:
+    """Theorem 2's conclusion: 1 > TPM(A) ≥ α and 0 < TPM(U) ≤ 1 − α (the ≥, ≤ up to ``tol``).
+
+    Strictness is tested in log space: 1 > TPM(A) ⇔ TPM(U) > 0 ⇔ log TPM(U) > −inf, and
+    0 < TPM(U) likewise, so rounding 1 − 1e-20 to 1.0 is not mistaken for a violation.
+    ``tol`` defaults to :func:`tolerance`.
+    """
+    tol = tolerance(mix, r, beta) if tol is None else tol
+    la, lu = log_tpm(mix, r, beta)
+    a, u = np.exp(la), np.exp(lu)
+    return bool(lu > -np.inf and la <= 0 and a >= mix.alpha - tol and u <= 1 - mix.alpha + tol)
+
+
+def dominates(mix: Mixture, r: np.ndarray) -> bool:
+    """First-order stochastic dominance of r under p_A over r under p_U: P_A(r > t) ≥ P_U(r > t) ∀t.
+
+    Sufficient for TPM(A) ≥ α at every β (e^{r/β} is increasing in r); not necessary.
+    """
+    r = np.asarray(r, float)
+    ts = np.unique(r)
+    pa, pu = np.exp(mix.log_p_a), np.exp(mix.log_p_u)
+    sa = np.array([pa[r > t].sum() for t in ts])
+    su = np.array([pu[r > t].sum() for t in ts])
+    return bool(np.all(sa >= su - 1e-12))
+
+
+def small_beta_thresholds(mix: Mixture, r: np.ndarray) -> tuple[int, float]:
+    """Which component wins as β → 0, and a β below which it provably has.
+
+    M_X = max of r on supp p_X, m_X = p_X({y : r(y) = M_X}). Returns (sign, β₀):
+    sign = +1 if M_A > M_U, then E_A[w] ≥ m_A e^{M_A/β} ≥ e^{M_U/β} ≥ E_U[w] (so TPM(A) ≥ α) for all
+    β ≤ β₀ = (M_A − M_U)/log(1/m_A); sign = −1 symmetrically (TPM(A) ≤ α for β ≤ (M_U − M_A)/log(1/m_U));
+    sign = 0 when M_A = M_U (no threshold, β₀ = 0). β₀ = inf when m = 1.
+    """
+    r = np.asarray(r, float)
+    ma, mu = mix.log_p_a > -np.inf, mix.log_p_u > -np.inf
+    top_a, top_u = r[ma].max(), r[mu].max()
+    if top_a == top_u:
+        return 0, 0.0
+    sign, win, gap = (1, mix.log_p_a, top_a - top_u) if top_a > top_u else (-1, mix.log_p_u, top_u - top_a)
+    top = max(top_a, top_u)
+    log_m = _lse(win[r == top])
+    return sign, (np.inf if log_m >= 0 else float(gap / -log_m))
+
+
+def support_ratio_bounds(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
+    """(min, max) over S of log p_θ(y)/p_ref(y) by formula: (min_S r)/β − log Z and (max_S r)/β − log Z."""
+    s = mix.support
+    log_z = align.log_partition(mix.log_p_ref, r, beta)
+    sc = _scaled(r, beta)[s]
+    return float(sc.min() - log_z), float(sc.max() - log_z)
+
+
+def log_odds_shift(mix: Mixture, r: np.ndarray, beta: float) -> float:
+    """logit TPM(U) − logit(1 − α) = log E_U[w] − log E_A[w]; the same for every α ∈ (0, 1).
+
+    Odds form of Theorem 2: TPM(U)/TPM(A) = ((1 − α)/α) · E_U[w]/E_A[w].
+    """
+    ea, eu = log_tilted_expectations(mix, r, beta)
+    return eu - ea
+
+
+# --------------------------------------------------------------------------------------------
+# Random instances
+
+
+def _dirichlet_on(rng: np.random.Generator, mask: np.ndarray, conc: float) -> np.ndarray:
+    p = np.zeros(mask.size)
+    k = int(mask.sum())
+    # Gamma draws with a floor, so that tiny concentrations never give exact zeros inside the support.
+    g = np.maximum(rng.gamma(conc, size=k), 1e-300)
+    p[mask] = g / g.sum()
+    return safe_log(p)
+
+
+SUPPORT_KINDS = ("full", "disjoint", "overlapping", "a-in-u", "u-in-a", "random")
+REWARD_KINDS = ("normal", "uniform", "heavy-tailed", "integer", "log-ratio", "spike")
+
+
+def random_instance(rng: np.random.Generator, n: int | None = None, n_max: int = 40,
+                    zero_strings: bool = True) -> Instance:
+    """A random (p_A, p_U, α, r, β), drawn broadly over what Theorem 2's hypotheses allow.
+
+    * n strings (2 ≤ n ≤ n_max unless given), plus, with probability 1/3 if ``zero_strings``, a few
+      strings outside supp p_ref (p_A = p_U = 0) that carry rewards too;
+    * supports: full, disjoint, overlapping, nested either way, or two random subsets; Dirichlet
+      weights with concentration 10^U(−1.5, 1) (from very peaked to nearly uniform);
+    * α: half the time U(0, 1), half the time expit(N(0, 3²)) (close to 0 or 1);
+    * r: normal, uniform, heavy-tailed (Student t₁), integer-valued (ties), a noisy multiple of
+      log p_A/p_U (often satisfying the seed's hypotheses), or a few random spikes; scale
+      10^U(−2, 2), random shift and sign;
+    * β = 10^U(−3, 3).
+    The generator is not conditioned on the hypotheses: callers classify instances afterwards.
+    """
+    n = int(rng.integers(2, n_max + 1)) if n is None else int(n)
+    if n < 2:
+        raise ValueError("n must be at least 2")
+    support_kind = str(rng.choice(SUPPORT_KINDS))
+    idx = rng.permutation(n)
+    if support_kind == "full":
+        ma = mu = np.ones(n, bool)
+    elif support_kind == "disjoint":
+        k = int(rng.integers(1, n))
+        ma, mu = np.isin(np.arange(n), idx[:k]), np.isin(np.arange(n), idx[k:])
+    elif support_kind == "overlapping":
+        k1 = int(rng.integers(0, n))
+        k2 = int(rng.integers(k1 + 1, n + 1))
+        ma, mu = np.isin(np.arange(n), idx[:k2]), np.isin(np.arange(n), idx[k1:])
+    elif support_kind in ("a-in-u", "u-in-a"):
+        k = int(rng.integers(1, n + 1))
+        inner, outer = np.isin(np.arange(n), idx[:k]), np.ones(n, bool)
+        ma, mu = (inner, outer) if support_kind == "a-in-u" else (outer, inner)
+    else:
+        ma, mu = rng.random(n) < rng.uniform(0.2, 1), rng.random(n) < rng.uniform(0.2, 1)
+        ma[rng.integers(n)] = True
+        mu[rng.integers(n)] = True
+    log_pa = _dirichlet_on(rng, ma, 10 ** rng.uniform(-1.5, 1))
+    log_pu = _dirichlet_on(rng, mu, 10 ** rng.uniform(-1.5, 1))
+    alpha = float(rng.uniform(0, 1) if rng.random() < 0.5 else 1 / (1 + np.exp(-rng.normal(0, 3))))
+    alpha = min(max(alpha, 1e-6), 1 - 1e-6)  # Theorem 2 is about 0 < α < 1; the edges are shown apart
+    n_zero = int(rng.integers(1, 4)) if zero_strings and rng.random() < 1 / 3 else 0
+    if n_zero:
+        log_pa = np.concatenate([log_pa, np.full(n_zero, -np.inf)])
+        log_pu = np.concatenate([log_pu, np.full(n_zero, -np.inf)])
+    m = n + n_zero
+    reward_kind = str(rng.choice(REWARD_KINDS))
+    if reward_kind == "normal":
+        r = rng.normal(size=m)
+    elif reward_kind == "uniform":
+        r = rng.uniform(-1, 1, size=m)
+    elif reward_kind == "heavy-tailed":
+        r = rng.standard_t(1, size=m)
+    elif reward_kind == "integer":
+        r = rng.integers(-2, 3, size=m).astype(float)
+    elif reward_kind == "log-ratio":
+        with np.errstate(invalid="ignore"):
+            lr = np.clip(np.nan_to_num(log_pa - log_pu, nan=0.0, posinf=30.0, neginf=-30.0), -30, 30)
+        r = np.tanh(lr / 5) + rng.normal(0, rng.uniform(0, 1), size=m)
+    else:
+        r = np.zeros(m)
+        k = int(rng.integers(1, max(2, m // 4) + 1))
+        r[rng.choice(m, size=k, replace=False)] = rng.normal(0, 3, size=k)
+    scale = 10 ** rng.uniform(-2, 2)
+    r = scale * (r + rng.normal(0, 0.5)) * (1 if rng.random() < 0.8 else -1)
+    beta = float(10 ** rng.uniform(-3, 3))
+    kind = {"support": support_kind, "reward": reward_kind, "n": n, "zero_strings": n_zero,
+            "reward_scale": float(scale)}
+    return Instance(Mixture(log_pa, log_pu, alpha), r, beta, kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Autoregressive view: prefix marginals, next-token distributions, contrastive logits
+
+
+def prefix_log_marginals(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
+    """log M(h) = log Σ_{y : y starts with h} p(y) for every prefix h (a string index of ``space``).
+
+    Computed bottom-up along the generation tree: M(h) = p(h) + Σ_v M(h·v).
+    """
+    logp = np.asarray(logp, float)
+    if logp.shape != (space.size,):
+        raise ValueError(f"logp must have one entry per string ({space.size}), got shape {logp.shape}")
+    out = logp.copy()
+    for n in range(space.max_len, 0, -1):
+        sl = space.level(n)
+        np.logaddexp.at(out, space.parent[sl], out[sl])
+    return out
+
+
+def next_token_table(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
+    """The next-symbol table of any distribution over the strings of ``space`` (column V = EOS):
+
+        log p(v | h) = log M(h·v) − log M(h),   log p(EOS | h) = log p(h) − log M(h),
+
+    with M the prefix marginals (:func:`prefix_log_marginals`). Every distribution over a finite
+    string space factorises this way, ∏_t p(y_t | y_<t) · p(EOS | y) = p(y). Unreachable prefixes
+    (M(h) = 0) get p(EOS | h) = 1, so the table is a valid :class:`lmdist.strings.ToyLM` table.
+    """
+    logp = np.asarray(logp, float)
+    marg = prefix_log_marginals(space, logp)
+    v = space.alphabet_size
+    table = np.full((space.size, v + 1), -np.inf)
+    inner = space.children[:, 0] >= 0
+    table[inner, :v] = marg[space.children[inner]]
+    table[:, v] = logp
+    live = marg > -np.inf
+    table[live] -= marg[live][:, None]
+    table[~live] = -np.inf
+    table[~live, v] = 0.0
+    return table
+
+
+def autoregressive(space: strings.StringSpace, logp: np.ndarray) -> strings.ToyLM:
+    """The :class:`~lmdist.strings.ToyLM` whose sequence distribution is ``logp`` (via :func:`next_token_table`)."""
+    return strings.ToyLM(space, next_token_table(space, logp))
+
+
+def contrastive_sequence(log_p_theta: np.ndarray, log_p_ref: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Sequence-level contrastive distribution q_c(y) ∝ p_θ(y)^a p_ref(y)^{−b} on supp p_ref.
+
+    With p_θ = p_ref e^{r/β}/Z: q_c ∝ p_ref^{a−b} e^{a r/β}; for a − b = 1 this is the Gibbs tilt of
+    p_ref at β/a. Strings outside supp p_ref get −inf.
+    """
+    lt, lr = np.asarray(log_p_theta, float), np.asarray(log_p_ref, float)
+    s = lr > -np.inf
+    logits = np.full(lr.shape, -np.inf)
+    with np.errstate(invalid="ignore"):
+        logits[s] = a * lt[s] - b * lr[s]
+    logits[np.isnan(logits)] = -np.inf
+    return infotheory.normalize(logits)
+
+
+def contrastive_table(space: strings.StringSpace, log_p_theta: np.ndarray, log_p_ref: np.ndarray,
+                      a: float, b: float) -> np.ndarray:
+    """Token-level contrastive next-symbol table: at every prefix h,
+
+        c(· | h) = softmax(a · log p_θ(· | h) − b · log p_ref(· | h))
+
+    over the V tokens and EOS, tokens with p_ref(v | h) = 0 excluded (their logit is −inf); the
+    conditionals of p_θ and p_ref come from :func:`next_token_table`.
+    """
+    tt = next_token_table(space, log_p_theta)
+    tr = next_token_table(space, log_p_ref)
+    ok = (tr > -np.inf) & (tt > -np.inf)
+    logits = np.full(tr.shape, -np.inf)
+    logits[ok] = a * tt[ok] - b * tr[ok]
+    dead = np.all(logits == -np.inf, axis=1)
+    logits[dead, space.alphabet_size] = 0.0
+    return logits - logsumexp(logits, axis=1, keepdims=True)
+
+
+def contrastive_tokenwise(space: strings.StringSpace, log_p_theta: np.ndarray, log_p_ref: np.ndarray,
+                          a: float, b: float) -> np.ndarray:
+    """Token-level contrastive decoding as a distribution over strings (exact):
+
+        Q(y) = ∏_t c(y_t | y_<t) · c(EOS | y),   c from :func:`contrastive_table`.
+
+    Locally normalised, so in general Q ≠ :func:`contrastive_sequence`.
+    """
+    return strings.sequence_logscores(space, contrastive_table(space, log_p_theta, log_p_ref, a, b))

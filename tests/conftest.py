@@ -1,0 +1,53 @@
+"""Shared fixtures: the chapters executed once at the smoke profile, and a book built from them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.py"))
+LMDIST = [str(Path(sys.executable).with_name("lmdist"))]  # the installed console script
+
+
+def lmdist(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the `lmdist` command as a user would, capturing its output."""
+    return subprocess.run([*LMDIST, *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """A copy of the book's sources whose chapters are executed at `smoke` by `lmdist run`.
+
+    A copy, so that the tests never overwrite the reader's `book/_executed` (from `make book`).
+    """
+    site = tmp_path_factory.mktemp("site")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, site / name)
+    shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("_executed"))
+    out = site / "book" / "_executed"
+    proc = lmdist("run", *map(str, NOTEBOOKS), "--profile", "smoke", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = lmdist("report", "--executed", str(out), "--paper", str(ROOT / "results" / "paper"),
+                  "--out", str(out / "reproduction-table.md"))
+    assert proc.returncode == 0, proc.stderr
+    return site
+
+
+def build(site: Path) -> subprocess.CompletedProcess:
+    """`jupyter-book build . -W -n --keep-going` in `site`, as `make book` does."""
+    jb = Path(sys.executable).with_name("jupyter-book")
+    return subprocess.run([str(jb), "build", ".", "-W", "-n", "--keep-going"], cwd=site,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def html(site: Path) -> Path:
+    """The HTML book built from the smoke-executed chapters, with warnings as errors."""
+    proc = build(site)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    return site / "_build" / "html"

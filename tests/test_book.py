@@ -1,0 +1,117 @@
+"""The book builds with warnings as errors from the smoke-executed chapters, and renders."""
+
+import re
+import shutil
+import socket
+import subprocess
+import threading
+from functools import partial
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import NOTEBOOKS, build
+
+pytestmark = pytest.mark.book
+
+
+def test_every_page_is_built(html):
+    for page in ("book/intro", "book/how-to-use", "book/notation", "book/references",
+                 "book/reproduction", "book/errata", *(f"book/_executed/{p.stem}" for p in NOTEBOOKS)):
+        assert (html / f"{page}.html").is_file(), page
+
+
+def test_mathjax_is_served_offline(html):
+    page = (html / "book/notation.html").read_text()
+    assert "cdn.jsdelivr" not in page and "mathjax/tex-chtml.js" in page
+    assert (html / "_static/mathjax/tex-chtml.js").is_file()
+
+
+def test_reproduction_page_has_a_row_per_claim(site, html):
+    table = (site / "book/_executed/reproduction-table.md").read_text()
+    n_rows = sum(line.startswith("| 0") for line in table.splitlines())
+    n_claims = sum(len(__import__("json").loads(p.read_text())["claims"])
+                   for p in (site / "book/_executed").glob("*.results.json"))
+    assert n_rows == n_claims > 0
+    assert (html / "book/reproduction.html").read_text().count("<tr") == n_rows + 1
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solutions_are_folded_by_default(html, notebook):
+    page = (html / f"book/_executed/{notebook.stem}.html").read_text()
+    assert len(re.findall(r'<div class="exercise[^"]*"', page)) >= 2
+    solutions = re.findall(r'<div class="[^"]*solution[^"]*"', page)
+    assert solutions and all("dropdown" in s for s in solutions)
+
+
+def test_handout_switch_removes_solutions(site, html, tmp_path):
+    """`hide_solutions: true` in _config.yml removes every solution; exercises stay."""
+    handout = tmp_path / "handout"
+    shutil.copytree(site, handout, ignore=shutil.ignore_patterns("_build"))
+    config = (handout / "_config.yml").read_text()
+    assert "hide_solutions: false" in config
+    (handout / "_config.yml").write_text(config.replace("hide_solutions: false", "hide_solutions: true"))
+    proc = build(handout)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    for notebook in NOTEBOOKS:
+        page = (handout / f"_build/html/book/_executed/{notebook.stem}.html").read_text()
+        assert len(re.findall(r'<div class="exercise[^"]*"', page)) >= 2
+        assert not re.findall(r'<div class="[^"]*solution[^"]*"', page)
+
+
+class _VisibleText(HTMLParser):
+    """Text a reader sees as prose: outside code, scripts, styles and typeset math."""
+
+    SKIP = {"script", "style", "pre", "code", "mjx-container", "textarea"}
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.text = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.depth += tag in self.SKIP
+
+    def handle_endtag(self, tag):
+        self.depth -= tag in self.SKIP
+
+    def handle_data(self, data):
+        if not self.depth:
+            self.text.append(data)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--virtual-time-budget=15000", "--window-size=1280,2400"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs it where "
+                                              "apt-get and root are available)")
+def test_chapter_01_renders_math_and_a_figure(html, tmp_path):
+    import matplotlib.image
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadingHTTPServer(("127.0.0.1", port), partial(SimpleHTTPRequestHandler, directory=html))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{port}/book/_executed/{NOTEBOOKS[0].stem}.html"
+    try:
+        base = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+        dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+        shot = tmp_path / "ch01.png"
+        subprocess.run([*base, f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert dom.count("<mjx-container") >= 10, "MathJax did not typeset the page"
+    parser = _VisibleText()
+    parser.feed(dom)
+    prose = "".join(parser.text)
+    for raw in ("$$", "\\begin", "\\frac", "\\mathrm"):
+        assert raw not in prose, f"raw TeX {raw!r} is visible on the page"
+    figures = re.findall(r'<img[^>]+src="([^"]+\.png)"', dom)
+    assert figures and all((html / "book/_executed" / f).resolve().is_file() for f in figures)
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] > 500 and pixels[..., :3].std() > 0.05, "the screenshot is blank"

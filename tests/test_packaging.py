@@ -1,0 +1,53 @@
+"""environment.yml mirrors pyproject.toml; the layout and the two commands are in place."""
+
+import re
+import tomllib
+
+import yaml
+
+from conftest import ROOT
+
+CONDA_NAME = {"torch": "pytorch"}  # conda-forge's name for a PyPI package, where they differ
+
+
+def split(requirement: str) -> tuple[str, str]:
+    """'transformers>=5,<6' -> ('transformers', '>=5,<6'); a conda build string is dropped."""
+    name, spec = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement).groups()
+    return name.lower(), spec.split("=cpu")[0].replace(" ", "")
+
+
+def test_environment_mirrors_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    conda = dict(split(d) for d in env["dependencies"] if isinstance(d, str))
+    assert conda.pop("python") == "=3.11" and conda.pop("pip") == ""
+    wanted = {CONDA_NAME.get(n, n): s for n, s in map(split, project["dependencies"])}
+    assert conda == wanted
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    extras = ",".join(sorted(project["optional-dependencies"]))
+    assert pip == [f"-e .[{extras}]"]
+
+
+def test_torch_is_pinned_before_the_project_in_the_makefile():
+    make = (ROOT / "Makefile").read_text()
+    assert make.index("torch==2.13.0") < make.index('-e ".[book,test]"')
+    assert "pytest" in make and "jupyter-book build . -W -n --keep-going" in make
+
+
+def test_layout_and_quick_start():
+    for path in ("_config.yml", "_toc.yml", "environment.yml", "book", "notebooks", "src/lmdist",
+                 "tests", "README.md", "Makefile", "pyproject.toml", ".ci/run", "LICENSE",
+                 "CITATION.cff"):
+        assert (ROOT / path).exists(), path
+    readme = (ROOT / "README.md").read_text()
+    assert "make book" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert not list((ROOT / "notebooks").glob("*.ipynb")), "notebooks live in git as py:percent only"
+
+
+def test_toc_lists_exactly_the_notebooks():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    chapters = sorted(f.split("/")[-1] for f in files if f.startswith("book/_executed/"))
+    assert chapters == sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.py"))
