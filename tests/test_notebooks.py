@@ -39,3 +39,23 @@ def test_chapter_structure(notebook):
     assert exercises >= 2 and exercises == solutions
     assert "{prf:theorem}" in text and "{prf:proof}" in text
     assert "plots.use()" in text
+
+
+def _without_run(path):
+    doc = json.loads(path.read_text())
+    doc.pop("run")
+    return doc
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_is_deterministic_and_holds_for_other_seeds(site, notebook, tmp_path):
+    """Same parameters and seed → the same results file (but `run`); another seed → claims still hold."""
+    from conftest import lmdist
+
+    again, other = tmp_path / "again", tmp_path / "other"
+    assert lmdist("run", str(notebook), "--profile", "smoke", "--out", str(again)).returncode == 0
+    name = f"{notebook.stem}.results.json"
+    assert _without_run(again / name) == _without_run(site / "book" / "_executed" / name)
+    proc = lmdist("run", str(notebook), "--profile", "smoke", "-p", "seed=20261126", "--out", str(other))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _without_run(other / name)["parameters"]["seed"] == 20261126

@@ -28,7 +28,7 @@ from lmdist import align, infotheory, strings
 
 __all__ = [
     "Mixture", "Instance", "safe_log", "rounding_scale", "tolerance", "tuned", "log_tuned_weights", "tuned_weights",
-    "lemma1_log_decomposition", "log_tilted_expectations", "log_tpm", "tpm", "tpm_gap",
+    "lemma1_log_decomposition", "log_tilted_expectations", "log_tpm", "tpm", "log_tpm_curve", "tpm_gap", "analyse",
     "component_mass", "uniform_correlations", "uniform_covariance_signs", "seed_hypotheses_hold",
     "seed_conclusion_holds", "corrected_condition", "covariance_condition", "dominates",
     "small_beta_thresholds", "support_ratio_bounds", "log_odds_shift", "random_instance",
@@ -180,6 +180,22 @@ def tpm(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
     return float(np.exp(a)), float(np.exp(u))
 
 
+def log_tpm_curve(mix: Mixture, r: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log TPM(A), log TPM(U)) at every β of ``betas`` at once (Lemma 1's terms summed, as in :func:`log_tpm`).
+
+    log Z(β) comes from ``align.log_partition`` applied row-wise to the rewards r/β with coefficient 1.
+    """
+    betas = np.asarray(betas, float).reshape(-1)
+    sc = np.asarray(r, float)[None, :] / betas[:, None]
+    log_z = np.asarray(align.log_partition(np.broadcast_to(mix.log_p_ref, sc.shape), sc, 1.0)).reshape(-1, 1)
+    with np.errstate(invalid="ignore"):
+        la = safe_log(mix.alpha) + sc - log_z + mix.log_p_a[None, :]
+        lu = safe_log(1 - mix.alpha) + sc - log_z + mix.log_p_u[None, :]
+    la[np.isnan(la)] = -np.inf
+    lu[np.isnan(lu)] = -np.inf
+    return logsumexp(la, axis=1), logsumexp(lu, axis=1)
+
+
 def tpm_gap(mix: Mixture, r: np.ndarray, beta: float) -> float:
     """TPM(A) − α = α (1 − α) (E_A[w] − E_U[w]) / Z   (exact identity; the corrected theorem's proof)."""
     ea, eu = log_tilted_expectations(mix, r, beta)
@@ -276,7 +292,7 @@ def seed_conclusion_holds(mix: Mixture, r: np.ndarray, beta: float, tol: float |
     tol = tolerance(mix, r, beta) if tol is None else tol
     la, lu = log_tpm(mix, r, beta)
     a, u = np.exp(la), np.exp(lu)
-    return bool(lu > -np.inf and la <= 0 and a >= mix.alpha - tol and u <= 1 - mix.alpha + tol)
+    return bool(lu > -np.inf and a >= mix.alpha - tol and u <= 1 - mix.alpha + tol)
 
 
 def dominates(mix: Mixture, r: np.ndarray) -> bool:
@@ -289,7 +305,7 @@ def dominates(mix: Mixture, r: np.ndarray) -> bool:
     pa, pu = np.exp(mix.log_p_a), np.exp(mix.log_p_u)
     sa = np.array([pa[r > t].sum() for t in ts])
     su = np.array([pu[r > t].sum() for t in ts])
-    return bool(np.all(sa >= su - 1e-12))
+    return bool(np.all(sa >= su))  # no slack: a tail mass of 1e-30 under p_U decides small β
 
 
 def small_beta_thresholds(mix: Mixture, r: np.ndarray) -> tuple[int, float]:
@@ -326,6 +342,53 @@ def log_odds_shift(mix: Mixture, r: np.ndarray, beta: float) -> float:
     """
     ea, eu = log_tilted_expectations(mix, r, beta)
     return eu - ea
+
+
+def analyse(mix: Mixture, r: np.ndarray, beta: float) -> dict:
+    """Everything chapter 02 checks on one instance, with one Gibbs tilt and one partition function.
+
+    Keys: ``log_p_theta``; ``lemma1_error`` (max |p_θ − (α_A p_A + α_U p_U)|); ``tpm_a``, ``tpm_u``,
+    ``log_tpm_a``, ``log_tpm_u``; ``log_ea``, ``log_eu`` (log E_A[w], log E_U[w]); ``tol``
+    (:func:`tolerance`), ``rounding`` (:func:`rounding_scale`); ``hypotheses``, ``hypotheses_spearman``
+    (:func:`seed_hypotheses_hold`); ``conclusion`` (:func:`seed_conclusion_holds`); ``corrected``
+    (:func:`corrected_condition`); ``sign_wa``, ``sign_wu`` (:func:`uniform_covariance_signs`);
+    ``covariance`` (:func:`covariance_condition`); ``ratio_error`` (error of the extreme ratios
+    p_θ/p_ref against :func:`support_ratio_bounds`, relative to 1 + max_S|r|/β); ``same_support``;
+    ``dominates`` (:func:`dominates`).
+    """
+    r = np.asarray(r, float)
+    ref, s = mix.log_p_ref, mix.support
+    log_z = float(align.log_partition(ref, r, beta))
+    lp = align.gibbs(ref, r, beta)
+    sc = _scaled(r, beta)
+    with np.errstate(invalid="ignore"):
+        wa = safe_log(mix.alpha) + sc - log_z + mix.log_p_a
+        wu = safe_log(1 - mix.alpha) + sc - log_z + mix.log_p_u
+        wa[np.isnan(wa)] = -np.inf
+        wu[np.isnan(wu)] = -np.inf
+        lemma = np.logaddexp(wa, wu)
+    la, lu = _lse(wa), _lse(wu)
+    with np.errstate(invalid="ignore"):
+        ea, eu = _lse(mix.log_p_a + sc), _lse(mix.log_p_u + sc)
+    rounding = rounding_scale(mix, r, beta)
+    tol = ULPS * rounding
+    ta, tu = float(np.exp(la)), float(np.exp(lu))
+    finite = s & np.isfinite(r)
+    log_mean = _lse(sc[s]) - float(np.log(s.sum()))
+    sign_wa, sign_wu = int(np.sign(ea - log_mean)), int(np.sign(eu - log_mean))
+    ratio = lp[s] - ref[s]
+    fin = np.isfinite(ratio)
+    ratio_error = (max(abs(ratio[fin].min() - (sc[finite].min() - log_z)), abs(ratio[fin].max() - (sc[finite].max() - log_z)))
+                   / (1 + float(np.max(np.abs(sc[finite]), initial=0.0)))) if fin.any() else 0.0
+    return dict(
+        log_p_theta=lp, lemma1_error=float(np.max(np.abs(np.exp(lp) - np.exp(lemma)))),
+        tpm_a=ta, tpm_u=tu, log_tpm_a=la, log_tpm_u=lu, log_ea=ea, log_eu=eu, tol=tol, rounding=rounding,
+        hypotheses=seed_hypotheses_hold(mix, r), hypotheses_spearman=seed_hypotheses_hold(mix, r, "spearman"),
+        conclusion=bool(lu > -np.inf and ta >= mix.alpha - tol and tu <= 1 - mix.alpha + tol),
+        corrected=bool(ea >= eu), sign_wa=sign_wa, sign_wu=sign_wu, covariance=bool(sign_wa > 0 and sign_wu < 0),
+        ratio_error=float(ratio_error), same_support=bool(np.array_equal(lp > -np.inf, finite)),
+        dominates=dominates(mix, r),
+    )
 
 
 # --------------------------------------------------------------------------------------------
