@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings, strategies as st
 
 from lmdist import align, infotheory as it, strings
 
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=40, deadline=None)
 
 
 @st.composite

@@ -2,7 +2,8 @@
 
 Every function takes arrays of log-probabilities (``-inf`` for probability zero) that are
 normalised along the last axis, and reduces over that axis: a 1-D input gives a float, a
-``(..., K)`` input an array of shape ``(...)`` (e.g. one value per prefix of a next-token table).
+``(..., K)`` input an array of shape ``(...)`` (e.g. one value per prefix of a next-token table);
+two arguments broadcast against each other (many q against one p).
 Zeros are handled exactly, with the conventions 0 log 0 = 0 and 0 log(0/q) = 0, and
 p log(p/0) = +inf for p > 0: a divergence is ``inf`` when the second argument misses part of
 the first one's support. numpy and scipy only.
@@ -36,9 +37,12 @@ def _logp(x: np.ndarray, name: str, check_mass: bool = True) -> np.ndarray:
 
 def _pair(logp: np.ndarray, logq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lp, lq = _logp(logp, "logp"), _logp(logq, "logq")
-    if lp.shape != lq.shape:
+    if lp.shape[-1] != lq.shape[-1]:
         raise ValueError(f"logp and logq differ in shape: {lp.shape} vs {lq.shape}")
-    return lp, lq
+    try:
+        return tuple(np.broadcast_arrays(lp, lq))
+    except ValueError as err:
+        raise ValueError(f"logp and logq shapes do not broadcast: {lp.shape} vs {lq.shape}") from err
 
 
 def _out(x: np.ndarray) -> float | np.ndarray:
