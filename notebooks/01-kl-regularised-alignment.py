@@ -76,10 +76,13 @@ from scipy.special import logsumexp
 from lmdist import params, results, plots, strings, infotheory as it, align
 
 P = params.from_namespace(globals())
-rec = results.Recorder(chapter="01", title="KL-regularised alignment and its closed form", parameters=P)
+rec = results.Recorder(chapter="01", title="KL-regularised alignment and its closed form", parameters=P,
+                       source="derived in chapter 01")
 plots.use()
 rng = np.random.default_rng(P["seed"])
 SRC = "seed 001 §1.3"
+SRC_DPO = "Rafailov et al. 2023 (DPO)"
+SRC_REV = "seed 004 (RLHF as reverse KL)"
 
 # %% [markdown]
 # ## The toy world
@@ -568,16 +571,16 @@ r_full = align.dpo_implicit_reward(logq_star, logp, BETA, log_z=log_z)
 r_hat = align.dpo_implicit_reward(logq_star, logp, BETA)
 tol_r = 1e-12 * (1 + np.abs(r).max() + BETA * abs(log_z)) * 100
 rec.claim("dpo-recovers-r", "max |beta log q*/p + beta log Z - r| on supp p", float(np.abs(r_full - r)[live].max()),
-          float(np.abs(r_full - r)[live].max()) < tol_r)
+          float(np.abs(r_full - r)[live].max()) < tol_r, source=SRC_DPO)
 shift = (r - r_hat)[live]
 rec.claim("dpo-shift-constant", "spread (max - min) of r - r_hat over supp p: dropping log Z is one constant shift",
-          float(np.ptp(shift)), float(np.ptp(shift)) < tol_r)
-rec.claim("dpo-shift", "the shift r - r_hat = beta log Z", float(np.mean(shift)), abs(np.mean(shift) - BETA * log_z) < tol_r)
+          float(np.ptp(shift)), float(np.ptp(shift)) < tol_r, source=SRC_DPO)
+rec.claim("dpo-shift", "the shift r - r_hat = beta log Z", float(np.mean(shift)), abs(np.mean(shift) - BETA * log_z) < tol_r, source=SRC_DPO)
 i, j = np.triu_indices(live.sum(), 1)
 bt_true = 1 / (1 + np.exp(-(r[live][i] - r[live][j])))
 bt_hat = 1 / (1 + np.exp(-(r_hat[live][i] - r_hat[live][j])))
 rec.claim("dpo-bt-unchanged", "max change of Bradley-Terry preference probabilities within the prompt",
-          float(np.abs(bt_true - bt_hat).max()), float(np.abs(bt_true - bt_hat).max()) < 1e-9)
+          float(np.abs(bt_true - bt_hat).max()), float(np.abs(bt_true - bt_hat).max()) < 1e-9, source=SRC_DPO)
 
 # %% [markdown]
 # Exactly: the recovered reward is off by {glue:text}`dpo-recovers-r:.2g`; dropping $\beta\log Z$ shifts
@@ -595,8 +598,8 @@ live2 = lp2 > -np.inf
 a_true, b_true = r[live][:, None], r2[live2][None, :]
 a_hat, b_hat = r_hat[live][:, None], r_hat2[live2][None, :]
 flips = float(np.mean((a_true > b_true) != (a_hat > b_hat)))
-rec.claim("dpo-cross-prompt-shift", "beta (log Z(x1) - log Z(x2)): the relative shift between two prompts", BETA * (log_z - lz2), None)
-rec.claim("dpo-cross-prompt-flips", "fraction of cross-prompt string pairs whose reward order r_hat reverses", flips, None)
+rec.claim("dpo-cross-prompt-shift", "beta (log Z(x1) - log Z(x2)): the relative shift between two prompts", BETA * (log_z - lz2), None, source=SRC_DPO)
+rec.claim("dpo-cross-prompt-flips", "fraction of cross-prompt string pairs whose reward order r_hat reverses", flips, None, source=SRC_DPO)
 
 # %% [markdown]
 # The two prompts' shifts differ by {glue:text}`dpo-cross-prompt-shift:.3f`, and
@@ -645,8 +648,8 @@ rec.claim("rev-kl-identity", "|J(q_rev) - (beta log Z - beta KL(q_rev||pi*))|",
           abs(j_rev - (BETA * log_z - BETA * it.kl(lq_rev, logq_star))) < 1e-9 * (1 + abs(j_rev)), source="seed 004")
 rec.claim("rev-beats-fwd-on-rlhf", "J_beta(reverse-KL fit) - J_beta(forward-KL fit) >= 0 (the RLHF objective prefers the reverse fit)",
           j_rev - j_fwd, j_rev - j_fwd >= -1e-12 * (1 + abs(j_rev)), source="seed 004")
-rec.claim("rev-fwd-tv", "TV distance between the reverse-KL and forward-KL memoryless fits", it.tvd(lq_rev, lq_fwd), None)
-rec.claim("rev-fwd-entropy", "H(forward fit) - H(reverse fit), nats", it.entropy(lq_fwd) - it.entropy(lq_rev), None)
+rec.claim("rev-fwd-tv", "TV distance between the reverse-KL and forward-KL memoryless fits", it.tvd(lq_rev, lq_fwd), None, source=SRC_REV)
+rec.claim("rev-fwd-entropy", "H(forward fit) - H(reverse fit), nats", it.entropy(lq_fwd) - it.entropy(lq_rev), None, source=SRC_REV)
 
 top = np.argsort(-logq_star)[:15]
 df = pd.DataFrame({"string": [space.decode(k) for k in top] * 3,

@@ -97,6 +97,7 @@ from lmdist import infotheory as it
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="02", title="Preference tuning shrinks, but does not truncate: the mixture decomposition",
+                       source="derived in chapter 02",
                        parameters=P)
 plots.use()
 rng = np.random.default_rng(P["seed"])

@@ -48,6 +48,7 @@ class Recorder:
     chapter: str
     title: str
     parameters: dict[str, Any]
+    source: str = ""  # the default source of this chapter's claims, e.g. "derived in chapter 01"
     claims: list[Claim] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
@@ -69,7 +70,7 @@ class Recorder:
             id=id, statement=statement, value=to_json(value),
             holds=None if holds is None else bool(holds), paper_value=to_json(paper_value),
             interval=None if interval is None else [to_json(float(x)) for x in interval],
-            source=source, note=note, comparable=comparable))
+            source=source or self.source, note=note, comparable=comparable))
         _glue(id, value)
         return value
 
