@@ -34,8 +34,10 @@ def bundled_path(name: str) -> Path:
     return Path(str(importlib.resources.files("lmdist") / "bundled" / name))
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` → CUDA if available, else CPU; otherwise one of ``cpu``, ``cuda``, ``cuda:N``, ``mps``."""
+    if isinstance(device, torch.device):
+        device = str(device)
     if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")
                                            and device[5:].isdigit()):
         raise ValueError(f"device must be one of {list(DEVICES)} or 'cuda:N', got {device!r}")

@@ -1,0 +1,474 @@
+"""Sampling and scoring with sampling adaptors on transformers language models (the engine).
+
+The adaptors themselves are mathematics (:mod:`lmdist.adaptors`, numpy); here each one is mapped to
+transformers' own logits warper (``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ...), applied —
+unlike in ``generate`` — to the *normalised* log-probabilities log_softmax(logits), so that the
+warpers' output is the adaptor's log γ̃ of the normalised distribution. For every token of every string
+we record
+
+* log p(y_t | y_<t), the unadapted model;
+* log q̃_t(y_t) = log γ̃_t(y_t) - log Z_t, the locally normalised adapted distribution that was sampled;
+* log γ̃_t(y_t), the unnormalised adapted weight, whose sum over t is log π̃(y), the unnormalised
+  globally normalised adapted distribution π ∝ prod_t γ̃(p(. | y_<t))(y_t).
+
+:func:`sample` is one batched decoding loop with a KV cache that records all three while sampling
+(no second forward pass); :func:`score` computes them for given completions in one forward pass;
+:func:`imha` runs the Independent Metropolis–Hastings Algorithm whose target is π and whose proposal
+is the sampler. A string stops after its first EOS token (whose log-probability counts) or after
+``max_new_tokens`` tokens (then ``eos`` is False and the log-probabilities are those of that prefix).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import (
+    EpsilonLogitsWarper,
+    EtaLogitsWarper,
+    MinPLogitsWarper,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+    TypicalLogitsWarper,
+)
+from transformers.generation.logits_process import LogitsProcessor
+
+from lmdist import adaptors as ad
+from lmdist.imha import Chain, chain_ess, imha_chain
+from lmdist.models import resolve_device
+
+AdaptorLike = ad.Adaptor | dict | str | None
+
+
+# --------------------------------------------------------------------------- devices
+
+def _prepare(model: Any, device: str | torch.device, dtype: torch.dtype | None) -> torch.device:
+    """Put the model on the device (and dtype, e.g. torch.bfloat16), in eval mode; in place like .to()."""
+    dev = resolve_device(device)
+    model.to(dev)
+    if dtype is not None:
+        model.to(dtype)
+    model.eval()
+    return dev
+
+
+# --------------------------------------------------------------------------- adaptors as warpers
+
+def logits_processors(adaptor: AdaptorLike, device: str | torch.device = "cpu") -> list[LogitsProcessor]:
+    """transformers' warpers for the adaptor's steps, in its order of application.
+
+    Apply them to log_softmax(logits), not to raw logits: then their output is log γ̃ of the
+    normalised distribution, the same as the numpy adaptor (``tests/test_adaptors.py`` checks it).
+    """
+    out: list[LogitsProcessor] = []
+    for step in ad.from_spec(adaptor).steps:
+        if isinstance(step, ad.Temperature):
+            out.append(TemperatureLogitsWarper(float(step.temperature)))
+        elif isinstance(step, ad.TopK):
+            out.append(TopKLogitsWarper(top_k=int(step.k)))
+        elif isinstance(step, ad.TopP):
+            out.append(TopPLogitsWarper(top_p=float(step.p)))
+        elif isinstance(step, ad.MinP):
+            out.append(MinPLogitsWarper(min_p=float(step.min_p)))
+        elif isinstance(step, ad.TypicalP):
+            out.append(TypicalLogitsWarper(mass=float(step.mass)))
+        elif isinstance(step, ad.Epsilon):
+            out.append(EpsilonLogitsWarper(epsilon=float(step.epsilon)))
+        elif isinstance(step, ad.Eta):
+            out.append(EtaLogitsWarper(epsilon=float(step.eta), device=str(resolve_device(device))))
+        else:
+            raise TypeError(f"no transformers warper for adaptor step {step!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class _Adapter:
+    """The adaptor on a batch of logits rows, in torch."""
+
+    processors: list[LogitsProcessor]
+    inverse_temperature: float
+
+    @classmethod
+    def make(cls, adaptor: AdaptorLike, device: torch.device) -> _Adapter:
+        a = ad.from_spec(adaptor)
+        return cls(logits_processors(a, device), a.inverse_temperature)
+
+    def __call__(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For logits (N, V): (log p, log q̃, the warpers' output on log p - max log p, offset) with
+        log γ̃ = output + offset and offset = max log p · prod(1/T) (float64, per row).
+
+        Warping log p - max log p (each row's max is 0) is exact — truncations ignore a per-row
+        constant and a temperature divides it by T — and keeps log q̃ finite at any temperature.
+        """
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        m = logp.max(dim=-1, keepdim=True).values
+        scores = logp - m
+        dummy_ids = torch.empty((scores.shape[0], 0), dtype=torch.long, device=scores.device)
+        for proc in self.processors:  # the warpers ignore input_ids
+            scores = proc(dummy_ids, scores)
+        logq = torch.log_softmax(scores, dim=-1)
+        m64 = m.squeeze(-1).double()
+        offset = torch.where(m64 == 0, torch.zeros_like(m64), m64 * self.inverse_temperature)
+        return logp, logq, scores, offset
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass
+class Completion:
+    """One string: its prompt, completion token ids and per-token log-probabilities (float64, one per
+    completion token, EOS included):
+
+    * ``token_logprobs_model[t]`` = log p(y_t | x, y_<t),
+    * ``token_logprobs_adapted[t]`` = log q̃_t(y_t) (-inf where the adaptor removed y_t),
+    * ``token_log_weights[t]`` = log γ̃(p(. | x, y_<t))(y_t);
+
+    ``logprob_model``, ``logprob_adapted`` and ``log_weight`` (= log π̃(y)) are their sums, and
+    ``eos`` says whether the string ended with EOS (else it was cut at ``max_new_tokens``).
+    """
+
+    prompt: str
+    prompt_index: int
+    sample_index: int
+    token_ids: list[int]
+    text: str
+    eos: bool
+    token_logprobs_model: np.ndarray
+    token_logprobs_adapted: np.ndarray
+    token_log_weights: np.ndarray
+
+    @property
+    def logprob_model(self) -> float:
+        return float(self.token_logprobs_model.sum())
+
+    @property
+    def logprob_adapted(self) -> float:
+        return float(self.token_logprobs_adapted.sum())
+
+    @property
+    def log_weight(self) -> float:
+        return float(self.token_log_weights.sum())
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+
+# --------------------------------------------------------------------------- tokens
+
+def _eos_ids(model: Any, tokenizer: Any, eos_token_id: int | Sequence[int] | None) -> list[int]:
+    if eos_token_id is None:
+        cfg = getattr(model, "generation_config", None)
+        eos_token_id = getattr(cfg, "eos_token_id", None) if cfg is not None else None
+        if eos_token_id is None:
+            eos_token_id = getattr(tokenizer, "eos_token_id", None)
+    if eos_token_id is None:
+        return []
+    ids = [eos_token_id] if isinstance(eos_token_id, (int, np.integer)) else list(eos_token_id)
+    return [int(i) for i in ids]
+
+
+def _pad_id(tokenizer: Any, eos: list[int]) -> int:
+    pad = getattr(tokenizer, "pad_token_id", None)
+    if pad is None:
+        pad = eos[0] if eos else 0
+    return int(pad)
+
+
+def _encode(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
+    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+        raise ValueError("prompts must be a list of strings")
+    ids = tokenizer(list(prompts))["input_ids"]
+    bos = getattr(tokenizer, "bos_token_id", None)
+    out = []
+    for p, seq in zip(prompts, ids):
+        seq = [int(t) for t in seq]
+        if not seq:  # an empty prompt: condition on BOS, as generate does
+            if bos is None:
+                raise ValueError(f"prompt {p!r} has no tokens and the tokenizer has no bos_token_id")
+            seq = [int(bos)]
+        out.append(seq)
+    return out
+
+
+def _left_pad(seqs: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+            mask[i, width - len(s):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that ignore left padding: (cumsum(mask) - 1), 0 on the pads."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _cache_kwarg(model: Any) -> str:
+    """The name of the KV-cache argument: ``cache`` in transformers >= 5.x, ``past_key_values`` before."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _keep_kwargs(model: Any, n: int) -> dict[str, int]:
+    """``logits_to_keep=n`` where the model takes it: the LM head then runs on the last n positions only."""
+    return {"logits_to_keep": n} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+
+
+def _out_cache(out: Any) -> Any:
+    c = out.get("cache", None) if hasattr(out, "get") else None
+    return c if c is not None else out.past_key_values
+
+
+def _uniforms(seed: int, prompt_index: int, sample_index: int, n: int) -> torch.Tensor:
+    """The string's own stream of uniforms, so that a string depends only on (seed, prompt, sample
+    index) and not on the batch it was drawn in."""
+    state = np.random.SeedSequence([int(seed), int(prompt_index), int(sample_index)]).generate_state(2)
+    g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return torch.rand(n, generator=g, dtype=torch.float64)
+
+
+def _draw(logq: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF sampling from exp(logq) (N, V) with one uniform per row (float64 cumulative sums;
+    a zero-probability token is never returned)."""
+    probs = logq.double().exp()
+    cdf = probs.cumsum(-1)
+    idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+    idx = idx.clamp(max=probs.shape[-1] - 1)
+    bad = probs.gather(-1, idx.unsqueeze(-1)).squeeze(-1) <= 0  # only at u * total rounding up to total
+    return torch.where(bad, probs.argmax(-1), idx)  # no .any(): no device sync per step
+
+
+def _progress(total: int, progress: bool | None, desc: str) -> tqdm:
+    # None: tqdm's own choice (shown on a terminal, hidden in logs and tests)
+    return tqdm(total=total, desc=desc, disable=None if progress is None else not progress, leave=False)
+
+
+# --------------------------------------------------------------------------- sampling
+
+@torch.inference_mode()
+def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_tokens: int,
+           adaptor: AdaptorLike = None, seed: int = 0, batch_size: int = 16,
+           device: str | torch.device = "auto", dtype: torch.dtype | None = None,
+           eos_token_id: int | Sequence[int] | None = None, progress: bool | None = None) -> list[Completion]:
+    """``n`` strings per prompt from the locally normalised adapted model q̃_t ∝ γ̃(p(. | x, y_<t)).
+
+    Batched (strings of several prompts share a batch; prompts left-padded) with a KV cache; every
+    string draws its tokens by inverse CDF from its own uniforms (seeded by ``seed``, the prompt's
+    index and the sample's index through ``torch.Generator``), so results do not depend on
+    ``batch_size`` beyond float rounding. ``eos_token_id`` defaults to the model's generation config,
+    then the tokenizer's; ``[]`` means never stop early. Returns ``len(prompts) * n`` completions,
+    prompt-major.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    dev = _prepare(model, device, dtype)
+    adapter = _Adapter.make(adaptor, dev)
+    eos = _eos_ids(model, tokenizer, eos_token_id)
+    pad = _pad_id(tokenizer, eos)
+    encoded = _encode(tokenizer, prompts)
+    jobs = [(i, k) for i in range(len(prompts)) for k in range(n)]
+    results: list[Completion] = []
+    bar = _progress(len(jobs), progress, "sampling")
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start:start + batch_size]
+        results.extend(_sample_batch(model, tokenizer, prompts, encoded, chunk, max_new_tokens, adapter,
+                                     seed, dev, eos, pad))
+        bar.update(len(chunk))
+    bar.close()
+    return results
+
+
+def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: list[list[int]],
+                  jobs: list[tuple[int, int]], max_new_tokens: int, adapter: _Adapter, seed: int,
+                  dev: torch.device, eos: list[int], pad: int) -> list[Completion]:
+    b = len(jobs)
+    ids, mask = _left_pad([encoded[i] for i, _ in jobs], pad, dev)
+    u = torch.stack([_uniforms(seed, i, k, max_new_tokens) for i, k in jobs]).to(dev)
+    eos_t = torch.tensor(eos, dtype=torch.long, device=dev)
+    cache_kw, keep = _cache_kwarg(model), _keep_kwargs(model, 1)
+    # Checking "all strings ended" syncs with the device: every step on a CPU, every 8th on a GPU.
+    check_every = 1 if dev.type == "cpu" else 8
+    out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, **keep)
+    cache = _out_cache(out)
+    logits = out.logits[:, -1, :]
+    pos = _positions(mask)[:, -1]
+    tokens = torch.full((b, max_new_tokens), pad, dtype=torch.long, device=dev)
+    lp_model = torch.zeros((b, max_new_tokens), dtype=torch.float64, device=dev)
+    lp_adapted = torch.zeros_like(lp_model)
+    lw = torch.zeros_like(lp_model)
+    live = torch.ones((b, max_new_tokens), dtype=torch.bool, device=dev)
+    done = torch.zeros(b, dtype=torch.bool, device=dev)
+    steps = 0
+    for t in range(max_new_tokens):
+        logp, logq, warped, offset = adapter(logits)
+        tok = _draw(logq, u[:, t])
+        tok = torch.where(done, torch.full_like(tok, pad), tok)  # nothing is sampled after EOS
+        col = tok.unsqueeze(-1)
+        tokens[:, t] = tok
+        live[:, t] = ~done
+        lp_model[:, t] = logp.gather(-1, col).squeeze(-1).double()
+        lp_adapted[:, t] = logq.gather(-1, col).squeeze(-1).double()
+        lw[:, t] = warped.gather(-1, col).squeeze(-1).double() + offset
+        steps = t + 1
+        if eos:
+            done = done | torch.isin(tok, eos_t)
+        if t + 1 == max_new_tokens or (eos and (t + 1) % check_every == 0 and bool(done.all())):
+            break
+        mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=dev)], dim=1)
+        pos = pos + 1
+        out = model(input_ids=col, attention_mask=mask, position_ids=pos.unsqueeze(-1), use_cache=True,
+                    **keep, **{cache_kw: cache})
+        cache = _out_cache(out)
+        logits = out.logits[:, -1, :]
+    tokens, live = tokens[:, :steps].cpu(), live[:, :steps].cpu()
+    lp_model, lp_adapted, lw = (x[:, :steps].cpu().numpy() for x in (lp_model, lp_adapted, lw))
+    eos_set = set(eos)
+    results = []
+    for r, (i, k) in enumerate(jobs):
+        length = int(live[r].sum())
+        tok_list = tokens[r, :length].tolist()
+        results.append(Completion(
+            prompt=prompts[i], prompt_index=i, sample_index=k, token_ids=tok_list,
+            text=tokenizer.decode(tok_list, skip_special_tokens=True),
+            eos=bool(tok_list) and tok_list[-1] in eos_set,
+            token_logprobs_model=lp_model[r, :length].copy(),
+            token_logprobs_adapted=lp_adapted[r, :length].copy(),
+            token_log_weights=lw[r, :length].copy()))
+    return results
+
+
+# --------------------------------------------------------------------------- scoring
+
+#: Elements of a (rows x vocabulary) float32 block adapted at once in :func:`score` (64 MB).
+_SCORE_BLOCK = 1 << 24
+
+
+@torch.inference_mode()
+def score(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Sequence[Sequence[int]],
+          adaptor: AdaptorLike = None, batch_size: int = 16, device: str | torch.device = "auto",
+          dtype: torch.dtype | None = None, eos_token_id: int | Sequence[int] | None = None,
+          progress: bool | None = None) -> list[Completion]:
+    """Exact log-probabilities of given completions (token ids, one per prompt):
+
+        log p(y | x) = sum_t log p(y_t | x, y_<t),   log q̃(y | x) = sum_t log q̃_t(y_t),
+        log π̃(y | x) = sum_t log γ̃(p(. | x, y_<t))(y_t),
+
+    -inf for the adapted ones when the adaptor removed one of the tokens. The tokens are scored as
+    given (an EOS inside a completion is not treated specially). One forward pass per batch;
+    ``completions[j]`` continues ``prompts[j]``. ``sample_index`` is j.
+    """
+    if len(prompts) != len(completions):
+        raise ValueError(f"prompts and completions differ in length: {len(prompts)} vs {len(completions)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    dev = _prepare(model, device, dtype)
+    adapter = _Adapter.make(adaptor, dev)
+    eos = _eos_ids(model, tokenizer, eos_token_id)
+    pad = _pad_id(tokenizer, eos)
+    encoded = _encode(tokenizer, prompts)
+    comps = [[int(t) for t in c] for c in completions]
+    results: list[Completion] = []
+    bar = _progress(len(comps), progress, "scoring")
+    for start in range(0, len(comps), batch_size):
+        idx = list(range(start, min(start + batch_size, len(comps))))
+        width = max(len(comps[j]) for j in idx)
+        if width == 0:
+            arrays = [(np.zeros(0), np.zeros(0), np.zeros(0)) for _ in idx]
+        else:
+            ids, mask = _left_pad([encoded[j] for j in idx], pad, dev)
+            comp = torch.full((len(idx), width), pad, dtype=torch.long)
+            cmask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, j in enumerate(idx):
+                comp[r, : len(comps[j])] = torch.tensor(comps[j], dtype=torch.long)
+                cmask[r, : len(comps[j])] = 1
+            comp, cmask = comp.to(dev), cmask.to(dev)
+            full_ids = torch.cat([ids, comp], dim=1)
+            full_mask = torch.cat([mask, cmask], dim=1)
+            # Only the logits that predict completion tokens: columns L-1 .. L+width-2.
+            out = model(input_ids=full_ids, attention_mask=full_mask, position_ids=_positions(full_mask),
+                        use_cache=False, **_keep_kwargs(model, width + 1))
+            logits = out.logits[:, -(width + 1):-1, :]
+            vocab = logits.shape[-1]
+            if int(comp.max()) >= vocab:
+                raise ValueError(f"a completion token id is >= the model's vocabulary size {vocab}")
+            rows = logits.reshape(-1, vocab)
+            flat_tok = comp.reshape(-1, 1)
+            step = max(1, _SCORE_BLOCK // vocab)
+            parts = ([], [], [])
+            for s in range(0, rows.shape[0], step):
+                logp, logq, warped, offset = adapter(rows[s:s + step])
+                col = flat_tok[s:s + step]
+                parts[0].append(logp.gather(-1, col).squeeze(-1).double())
+                parts[1].append(logq.gather(-1, col).squeeze(-1).double())
+                parts[2].append(warped.gather(-1, col).squeeze(-1).double() + offset)
+            lp_model, lp_adapted, lw = (torch.cat(p).reshape(len(idx), width).cpu().numpy() for p in parts)
+            arrays = [(lp_model[r, : len(comps[j])].copy(), lp_adapted[r, : len(comps[j])].copy(),
+                       lw[r, : len(comps[j])].copy()) for r, j in enumerate(idx)]
+        for (a_model, a_adapted, a_w), j in zip(arrays, idx):
+            results.append(Completion(
+                prompt=prompts[j], prompt_index=j, sample_index=j, token_ids=comps[j],
+                text=tokenizer.decode(comps[j], skip_special_tokens=True),
+                eos=bool(comps[j]) and comps[j][-1] in set(eos),
+                token_logprobs_model=a_model, token_logprobs_adapted=a_adapted, token_log_weights=a_w))
+        bar.update(len(idx))
+    bar.close()
+    return results
+
+
+# --------------------------------------------------------------------------- IMHA
+
+@dataclass
+class IMHAResult:
+    """An IMHA run on a language model: the proposals (:class:`Completion`, i.i.d. from the local
+    sampler q̃), the chain over them, and its states as completions. ``ess`` is the effective sample
+    size (Geyer's initial monotone sequence, :func:`lmdist.imha.effective_sample_size`) of the
+    model log-probability log p(y | x) along the chain."""
+
+    proposals: list[Completion]
+    chain: Chain
+    acceptance_rate: float
+    ess: float
+
+    @property
+    def states(self) -> list[Completion]:
+        return [self.proposals[i] for i in self.chain.states]
+
+
+def imha(model: Any, tokenizer: Any, prompt: str, adaptor: AdaptorLike, n_proposals: int, seed: int = 0,
+         max_new_tokens: int = 64, batch_size: int = 16, device: str | torch.device = "auto",
+         dtype: torch.dtype | None = None, eos_token_id: int | Sequence[int] | None = None,
+         progress: bool | None = None) -> IMHAResult:
+    """Independent Metropolis–Hastings for the globally normalised adapted distribution
+
+        π(y | x) ∝ prod_t γ̃(p(. | x, y_<t))(y_t)      (target, γ̃ on the normalised model),
+        q̃(y | x) = prod_t γ̃_t(y_t) / Z_t                (proposal: the sampler, :func:`sample`),
+
+    accepting y' from y with probability min(1, π̃(y') q̃(y) / (π̃(y) q̃(y'))) =
+    min(1, prod_t Z_t(y') / prod_t Z_t(y)). ``n_proposals`` fresh proposals; the accept/reject
+    uniforms come from a stream of ``seed`` separate from the proposals'. Strings cut at
+    ``max_new_tokens`` enter with the weights of their prefix (the target is then π on the sampler's
+    output space).
+    """
+    proposals = sample(model, tokenizer, [prompt], n_proposals, max_new_tokens, adaptor=adaptor, seed=seed,
+                       batch_size=batch_size, device=device, dtype=dtype, eos_token_id=eos_token_id,
+                       progress=progress)
+    log_target = np.array([c.log_weight for c in proposals])
+    log_proposal = np.array([c.logprob_adapted for c in proposals])
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x1A4A]))
+    chain = imha_chain(log_target, log_proposal, rng)
+    stat = np.array([c.logprob_model for c in proposals])
+    ess = chain_ess(chain, stat) if len(proposals) > 1 else 1.0
+    return IMHAResult(proposals=proposals, chain=chain, acceptance_rate=chain.acceptance_rate, ess=ess)
