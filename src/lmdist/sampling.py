@@ -247,6 +247,21 @@ def _draw(logq: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return torch.where(bad, probs.argmax(-1), idx)  # no .any(): no device sync per step
 
 
+def _positive_int(**values: Any) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _setup(model: Any, tokenizer: Any, prompts: Sequence[str], adaptor: AdaptorLike,
+           device: str | torch.device, dtype: torch.dtype | None,
+           eos_token_id: int | Sequence[int] | None) -> tuple[torch.device, _Adapter, list[int], int, list[list[int]]]:
+    """What sampling and scoring both need: the device, the adaptor in torch, EOS ids, pad id, prompt ids."""
+    dev = _prepare(model, device, dtype)
+    eos = _eos_ids(model, tokenizer, eos_token_id)
+    return dev, _Adapter.make(adaptor, dev), eos, _pad_id(tokenizer, eos), _encode(tokenizer, prompts)
+
+
 def _progress(total: int, progress: bool | None, desc: str) -> tqdm:
     # None: tqdm's own choice (shown on a terminal, hidden in logs and tests)
     return tqdm(total=total, desc=desc, disable=None if progress is None else not progress, leave=False)
@@ -268,17 +283,8 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_t
     then the tokenizer's; ``[]`` means never stop early. Returns ``len(prompts) * n`` completions,
     prompt-major.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    dev = _prepare(model, device, dtype)
-    adapter = _Adapter.make(adaptor, dev)
-    eos = _eos_ids(model, tokenizer, eos_token_id)
-    pad = _pad_id(tokenizer, eos)
-    encoded = _encode(tokenizer, prompts)
+    _positive_int(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    dev, adapter, eos, pad, encoded = _setup(model, tokenizer, prompts, adaptor, device, dtype, eos_token_id)
     jobs = [(i, k) for i in range(len(prompts)) for k in range(n)]
     results: list[Completion] = []
     bar = _progress(len(jobs), progress, "sampling")
@@ -372,13 +378,8 @@ def score(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Seque
     """
     if len(prompts) != len(completions):
         raise ValueError(f"prompts and completions differ in length: {len(prompts)} vs {len(completions)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    dev = _prepare(model, device, dtype)
-    adapter = _Adapter.make(adaptor, dev)
-    eos = _eos_ids(model, tokenizer, eos_token_id)
-    pad = _pad_id(tokenizer, eos)
-    encoded = _encode(tokenizer, prompts)
+    _positive_int(batch_size=batch_size)
+    dev, adapter, eos, pad, encoded = _setup(model, tokenizer, prompts, adaptor, device, dtype, eos_token_id)
     comps = [[int(t) for t in c] for c in completions]
     results: list[Completion] = []
     bar = _progress(len(comps), progress, "scoring")
