@@ -30,6 +30,9 @@ def test_run_writes_notebook_and_results(toy_run):
     assert [c["id"] for c in doc["claims"]] == ["mean-near-zero", "inf-value"]
     assert doc["claims"][1]["value"] == "inf"
     assert "1/1 checked claims hold" in proc.stderr
+    executed = json.loads((out / "toy-chapter.ipynb").read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "hide-cell" in injected[0]["metadata"]["tags"]
 
 
 def test_failing_claim_gives_nonzero_exit(tmp_path):

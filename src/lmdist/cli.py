@@ -42,7 +42,7 @@ def run_notebooks(paths: list[Path], given: dict[str, Any], out: Path) -> int:
         results_file.unlink(missing_ok=True)  # a failed run must not leave an old file behind
         print(f"lmdist run: {path.name} at profile {values['profile']!r}", file=sys.stderr)
         try:
-            papermill.execute_notebook(
+            executed = papermill.execute_notebook(
                 jupytext.read(path), str(target), kernel_name="python3", progress_bar=True,
                 parameters={**values, "results_path": str(results_file.resolve())},
                 cwd=str(path.parent))
@@ -51,8 +51,21 @@ def run_notebooks(paths: list[Path], given: dict[str, Any], out: Path) -> int:
                   file=sys.stderr)
             failures += 1
             continue
+        _fold_injected_parameters(executed, target)
         failures += _summarise(path, results_file)
     return failures
+
+
+def _fold_injected_parameters(nb: Any, target: Path) -> None:
+    """Fold the cell papermill injects (the resolved values and a machine-specific results path)
+    in the rendered book: a reader opens it on demand; the results file records the values too."""
+    import nbformat
+
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            tags.append("hide-cell")
+    nbformat.write(nb, str(target))
 
 
 def _summarise(path: Path, results_file: Path) -> int:
