@@ -11,9 +11,10 @@ CONDA_NAME = {"torch": "pytorch"}  # conda-forge's name for a PyPI package, wher
 
 
 def split(requirement: str) -> tuple[str, str]:
-    """'transformers>=5,<6' -> ('transformers', '>=5,<6'); a conda build string is dropped."""
-    name, spec = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement).groups()
-    return name.lower(), spec.split("=cpu")[0].replace(" ", "")
+    """'transformers>=5,<6' -> ('transformers', '>=5,<6'); conda's 'pytorch >=2.4 cpu*' (name, version,
+    build) -> ('pytorch', '>=2.4')."""
+    name, rest = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement).groups()
+    return name.lower(), (rest.split() or [""])[0]
 
 
 def test_environment_mirrors_pyproject():
