@@ -151,3 +151,20 @@ def test_imha_on_the_model(lm):
     again = S.imha(*lm, "w1", "temperature=0.6,top_k=4", n_proposals=60, seed=0, max_new_tokens=6,
                    batch_size=25, device="cpu")
     np.testing.assert_array_equal(res.chain.states, again.chain.states)
+
+
+@pytest.mark.parametrize("spec", ["top_k=5", "temperature=0.7,top_k=5,top_p=0.8", "top_k=5,typical_p=0.5",
+                                  "top_k=5,eta_cutoff=0.01", "top_k=5,min_p=0.2", "top_p=0.9"])
+def test_top_k_first_takes_the_same_path_as_the_full_warpers(spec):
+    """The adapter warps only the k kept columns after a top-k: the same result as all warpers on all
+    columns, also when rows have ties at the k-th value (then it takes the full path)."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 40, generator=gen) * 3
+    logits[:8, :10] = 1.0  # ties at the k-th value
+    adapter = S._Adapter.make(spec, torch.device("cpu"))
+    logp = torch.log_softmax(logits, -1)
+    full = adapter._apply(logp - logp.max(-1, keepdim=True).values)
+    for rows in (slice(0, 64), slice(8, 64)):
+        _, logq, warped, _ = adapter(logits[rows])
+        assert torch.equal(torch.isinf(warped), torch.isinf(full[rows]))
+        torch.testing.assert_close(torch.log_softmax(full[rows], -1).exp(), logq.exp(), atol=1e-6, rtol=0)

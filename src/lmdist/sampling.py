@@ -93,11 +93,16 @@ class _Adapter:
 
     processors: list[LogitsProcessor]
     inverse_temperature: float
+    # k when the adaptor keeps at most the top k tokens before any other truncation (only a
+    # temperature may come first: it does not change the order), else None.
+    top_k: int | None
 
     @classmethod
     def make(cls, adaptor: AdaptorLike, device: torch.device) -> _Adapter:
         a = ad.from_spec(adaptor)
-        return cls(logits_processors(a, device), a.inverse_temperature)
+        first = next((s for s in a.steps if not isinstance(s, ad.Temperature)), None)
+        return cls(logits_processors(a, device), a.inverse_temperature,
+                   first.k if isinstance(first, ad.TopK) else None)
 
     def __call__(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """For logits (N, V): (log p, log q̃, the warpers' output on log p - max log p, offset) with
@@ -108,14 +113,29 @@ class _Adapter:
         """
         logp = torch.log_softmax(logits.float(), dim=-1)
         m = logp.max(dim=-1, keepdim=True).values
-        scores = logp - m
+        warped = self._warp(logp - m)
+        logq = torch.log_softmax(warped, dim=-1)
+        m64 = m.squeeze(-1).double()
+        offset = torch.where(m64 == 0, torch.zeros_like(m64), m64 * self.inverse_temperature)
+        return logp, logq, warped, offset
+
+    def _warp(self, scores: torch.Tensor) -> torch.Tensor:
+        """The warpers on each row; after a top-k, on the k kept columns only (the others are -inf
+        whatever the later steps do), which spares sorting the whole vocabulary at every step."""
+        k = self.top_k
+        # CPU only: the tie check below waits for the device, which on a GPU costs more than the sort.
+        if k is not None and k < scores.shape[-1] and scores.device.type == "cpu":
+            kept, idx = scores.topk(k, dim=-1)
+            # A tie at the k-th value keeps more than k tokens: then take the full path.
+            if not bool(((scores >= kept[..., -1:]).sum(-1) > k).any()):
+                return torch.full_like(scores, -torch.inf).scatter(-1, idx, self._apply(kept))
+        return self._apply(scores)
+
+    def _apply(self, scores: torch.Tensor) -> torch.Tensor:
         dummy_ids = torch.empty((scores.shape[0], 0), dtype=torch.long, device=scores.device)
         for proc in self.processors:  # the warpers ignore input_ids
             scores = proc(dummy_ids, scores)
-        logq = torch.log_softmax(scores, dim=-1)
-        m64 = m.squeeze(-1).double()
-        offset = torch.where(m64 == 0, torch.zeros_like(m64), m64 * self.inverse_temperature)
-        return logp, logq, scores, offset
+        return scores
 
 
 # --------------------------------------------------------------------------- results
