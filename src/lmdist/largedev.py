@@ -113,29 +113,56 @@ def legendre_lambda(logp: np.ndarray, r: np.ndarray, x: float) -> float:
     return brentq(f, a, b, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)
 
 
+def _lambda_roots(lp: np.ndarray, r: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Vectorised root of Lambda'(lam) = x for every x in (min r, max r): bisection on a bracket doubled
+    until it holds every root, 200 halvings (to the float resolution of lam)."""
+    def mean(lam):
+        w = lp[None, :] + lam[:, None] * r[None, :]
+        w = np.exp(w - w.max(1, keepdims=True))
+        return (w @ r) / w.sum(1)
+
+    spread = max(float(np.ptp(r[lp > -np.inf])), 1e-300)
+    lo, hi = np.full(len(xs), -1.0 / spread), np.full(len(xs), 1.0 / spread)
+    for _ in range(2000):
+        bad = mean(lo) > xs
+        if not bad.any():
+            break
+        lo[bad] *= 2.0
+    for _ in range(2000):
+        bad = mean(hi) < xs
+        if not bad.any():
+            break
+        hi[bad] *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        below = mean(mid) < xs
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        if np.all(hi - lo <= 4 * np.finfo(float).eps * np.maximum(np.abs(lo), np.abs(hi))):
+            break
+    return 0.5 * (lo + hi)
+
+
 def rate_function(logp: np.ndarray, r: np.ndarray, x: float | np.ndarray) -> float | np.ndarray:
     """I(x) = sup_lam (lam x - Lambda(lam)), numerically (elementwise in ``x``).
 
-    Computed as lam* x - Lambda(lam*) at the root lam* of Lambda'(lam) = x (the sup is attained there,
-    Lambda being strictly convex when r is not constant on supp p); equal to KL(p_lam* || p).
-    I(E r) = 0; I(max r) = -log p(r = max r); I(min r) = -log p(r = min r); +inf outside.
+    Computed as lam* x - Lambda(lam*) at the root lam* of Lambda'(lam) = x (vectorised bisection; the sup
+    is attained there, Lambda being strictly convex when r is not constant on supp p); equal to
+    KL(p_lam* || p). I(E r) = 0; I(max r) = -log p(r = max r); I(min r) = -log p(r = min r); +inf outside.
     """
     lp, r = _token_model(logp, r)
     xs = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    if np.isnan(xs).any():
+        raise ValueError("x must be a number, got NaN")
     live = lp > -np.inf
     lo_r, hi_r = r[live].min(), r[live].max()
-    out = np.empty(len(xs))
-    for k, xv in enumerate(xs):
-        xv = _check_x(xv)
-        if xv > hi_r or xv < lo_r:
-            out[k] = math.inf
-        elif xv == hi_r:
-            out[k] = -float(logsumexp(lp[live & (r == hi_r)]))
-        elif xv == lo_r:
-            out[k] = -float(logsumexp(lp[live & (r == lo_r)]))
-        else:
-            lam = legendre_lambda(lp, r, xv)
-            out[k] = max(lam * xv - float(cgf(lp, r, lam)), 0.0)
+    out = np.full(len(xs), np.inf)
+    out[xs == hi_r] = -float(logsumexp(lp[live & (r == hi_r)]))
+    out[xs == lo_r] = -float(logsumexp(lp[live & (r == lo_r)]))
+    inner = (xs > lo_r) & (xs < hi_r)
+    if inner.any():
+        lam = _lambda_roots(lp, r, xs[inner])
+        lam_cgf = np.asarray(cgf(lp, r, lam))
+        out[inner] = np.maximum(lam * xs[inner] - lam_cgf, 0.0)
     return float(out[0]) if np.ndim(x) == 0 else out
 
 
