@@ -33,8 +33,7 @@ import torch
 
 from lmdist import decoding as dc
 from lmdist import infotheory as it
-from lmdist.sampling import (_cache_kwarg, _draw, _encode, _eos_ids, _keep_kwargs, _left_pad, _out_cache,
-                             _pad_id, _positions, _positive_int, _prepare, _progress, _uniforms)
+from lmdist import batched as bt
 
 
 @dataclass
@@ -99,11 +98,11 @@ class GuidedCompletion:
 
 def _encode_any(tokenizer: Any, items: Sequence[str | Sequence[int]]) -> list[list[int]]:
     if all(isinstance(x, str) for x in items):
-        return _encode(tokenizer, list(items))
+        return bt.encode(tokenizer, list(items))
     out = []
     for x in items:
         if isinstance(x, str):
-            out.extend(_encode(tokenizer, [x]))
+            out.extend(bt.encode(tokenizer, [x]))
         else:
             ids = [int(t) for t in x]
             if not ids:
@@ -125,7 +124,7 @@ def sample_guided(model: Any | Sequence[Any], tokenizer: Any, contexts: Sequence
     Returns ``len(contexts[0]) * n`` completions, prompt-major; a string depends only on
     (seed, prompt index, sample index) and the policy, not on the batch.
     """
-    _positive_int(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    bt.positive_int(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
     if not contexts or len({len(c) for c in contexts}) != 1:
         raise ValueError("contexts must be a non-empty list of streams, each with one context per prompt")
     k_streams = len(contexts)
@@ -134,13 +133,13 @@ def sample_guided(model: Any | Sequence[Any], tokenizer: Any, contexts: Sequence
         raise ValueError(f"{len(models)} models for {k_streams} streams")
     dev = None
     for m in {id(m): m for m in models}.values():
-        dev = _prepare(m, device, dtype)
-    eos = _eos_ids(models[0], tokenizer, eos_token_id)
-    pad = _pad_id(tokenizer, eos)
+        dev = bt.prepare(m, device, dtype)
+    eos = bt.eos_ids(models[0], tokenizer, eos_token_id)
+    pad = bt.pad_id(tokenizer, eos)
     encoded = [_encode_any(tokenizer, c) for c in contexts]
     jobs = [(i, k) for i in range(len(contexts[0])) for k in range(n)]
     out: list[GuidedCompletion] = []
-    bar = _progress(len(jobs), progress, "guided sampling")
+    bar = bt.progress(len(jobs), progress, "guided sampling")
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start:start + batch_size]
         out.extend(_guided_batch(models, tokenizer, encoded, chunk, max_new_tokens, policy, seed, dev, eos, pad))
@@ -153,14 +152,14 @@ def _guided_batch(models: list[Any], tokenizer: Any, encoded: list[list[list[int
                   max_new_tokens: int, policy: Policy, seed: int, dev: torch.device, eos: list[int],
                   pad: int) -> list[GuidedCompletion]:
     b, k_streams = len(jobs), len(models)
-    u = torch.stack([_uniforms(seed, i, k, max_new_tokens) for i, k in jobs])
+    u = torch.stack([bt.uniforms(seed, i, k, max_new_tokens) for i, k in jobs])
     streams = []
     for m, enc in zip(models, encoded):
-        ids, mask = _left_pad([enc[i] for i, _ in jobs], pad, dev)
-        keep = _keep_kwargs(m, 1)
-        o = m(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, **keep)
-        streams.append({"model": m, "mask": mask, "pos": _positions(mask)[:, -1], "cache": _out_cache(o),
-                        "logits": o.logits[:, -1, :], "kw": _cache_kwarg(m), "keep": keep})
+        ids, mask = bt.left_pad([enc[i] for i, _ in jobs], pad, dev)
+        keep = bt.keep_kwargs(m, 1)
+        o = m(input_ids=ids, attention_mask=mask, position_ids=bt.positions(mask), use_cache=True, **keep)
+        streams.append({"model": m, "mask": mask, "pos": bt.positions(mask)[:, -1], "cache": bt.out_cache(o),
+                        "logits": o.logits[:, -1, :], "kw": bt.cache_kwarg(m), "keep": keep})
     done = np.zeros(b, dtype=bool)
     generated: list[list[int]] = [[] for _ in range(b)]
     rec = {key: [] for key in ("pi", "streams", "kl", "h", "skl", "live")}
@@ -169,7 +168,7 @@ def _guided_batch(models: list[Any], tokenizer: Any, encoded: list[list[list[int
         logps = np.stack([torch.log_softmax(s["logits"].double(), dim=-1).cpu().numpy() for s in streams])
         state = GuidanceState([i for i, _ in jobs], [k for _, k in jobs], generated, done.copy(), t)
         logpi = it.normalize(np.asarray(policy(logps, state), dtype=np.float64))
-        tok = _draw(torch.from_numpy(logpi), u[:, t]).numpy()
+        tok = bt.draw(torch.from_numpy(logpi), u[:, t]).numpy()
         tok = np.where(done, pad, tok)
         rows = np.arange(b)
         rec["live"].append(~done)
@@ -192,7 +191,7 @@ def _guided_batch(models: list[Any], tokenizer: Any, encoded: list[list[list[int
             s["pos"] = s["pos"] + 1
             o = s["model"](input_ids=col, attention_mask=s["mask"], position_ids=s["pos"].unsqueeze(-1),
                            use_cache=True, **s["keep"], **{s["kw"]: s["cache"]})
-            s["cache"], s["logits"] = _out_cache(o), o.logits[:, -1, :]
+            s["cache"], s["logits"] = bt.out_cache(o), o.logits[:, -1, :]
     live = np.stack(rec["live"], axis=1)                    # (B, steps)
     pi = np.stack(rec["pi"], axis=1)
     st = np.stack(rec["streams"], axis=2)                    # (K, B, steps)

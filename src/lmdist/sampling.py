@@ -20,14 +20,12 @@ is the sampler. A string stops after its first EOS token (whose log-probability 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import (
     EpsilonLogitsWarper,
     EtaLogitsWarper,
@@ -41,22 +39,13 @@ from transformers.generation.logits_process import LogitsProcessor
 
 from lmdist import adaptors as ad
 from lmdist.imha import Chain, chain_ess, imha_chain
+from lmdist import batched as bt
 from lmdist.models import resolve_device
 
 AdaptorLike = ad.Adaptor | dict | str | None
 
 
 # --------------------------------------------------------------------------- devices
-
-def _prepare(model: Any, device: str | torch.device, dtype: torch.dtype | None) -> torch.device:
-    """Put the model on the device (and dtype, e.g. torch.bfloat16), in eval mode; in place like .to()."""
-    dev = resolve_device(device)
-    model.to(dev)
-    if dtype is not None:
-        model.to(dtype)
-    model.eval()
-    return dev
-
 
 # --------------------------------------------------------------------------- adaptors as warpers
 
@@ -181,110 +170,13 @@ class Completion:
 
 # --------------------------------------------------------------------------- tokens
 
-def _eos_ids(model: Any, tokenizer: Any, eos_token_id: int | Sequence[int] | None) -> list[int]:
-    if eos_token_id is None:
-        cfg = getattr(model, "generation_config", None)
-        eos_token_id = getattr(cfg, "eos_token_id", None) if cfg is not None else None
-        if eos_token_id is None:
-            eos_token_id = getattr(tokenizer, "eos_token_id", None)
-    if eos_token_id is None:
-        return []
-    ids = [eos_token_id] if isinstance(eos_token_id, (int, np.integer)) else list(eos_token_id)
-    return [int(i) for i in ids]
-
-
-def _pad_id(tokenizer: Any, eos: list[int]) -> int:
-    pad = getattr(tokenizer, "pad_token_id", None)
-    if pad is None:
-        pad = eos[0] if eos else 0
-    return int(pad)
-
-
-def _encode(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
-    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
-        raise ValueError("prompts must be a list of strings")
-    ids = tokenizer(list(prompts))["input_ids"]
-    bos = getattr(tokenizer, "bos_token_id", None)
-    out = []
-    for p, seq in zip(prompts, ids):
-        seq = [int(t) for t in seq]
-        if not seq:  # an empty prompt: condition on BOS, as generate does
-            if bos is None:
-                raise ValueError(f"prompt {p!r} has no tokens and the tokenizer has no bos_token_id")
-            seq = [int(bos)]
-        out.append(seq)
-    return out
-
-
-def _left_pad(seqs: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[i, width - len(s):] = 1
-    return ids.to(device), mask.to(device)
-
-
-def _positions(mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that ignore left padding: (cumsum(mask) - 1), 0 on the pads."""
-    return (mask.cumsum(-1) - 1).clamp(min=0)
-
-
-def _cache_kwarg(model: Any) -> str:
-    """The name of the KV-cache argument: ``cache`` in transformers >= 5.x, ``past_key_values`` before."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _keep_kwargs(model: Any, n: int) -> dict[str, int]:
-    """``logits_to_keep=n`` where the model takes it: the LM head then runs on the last n positions only."""
-    return {"logits_to_keep": n} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
-
-
-def _out_cache(out: Any) -> Any:
-    c = out.get("cache", None) if hasattr(out, "get") else None
-    return c if c is not None else out.past_key_values
-
-
-def _uniforms(seed: int, prompt_index: int, sample_index: int, n: int) -> torch.Tensor:
-    """The string's own stream of uniforms, so that a string depends only on (seed, prompt, sample
-    index) and not on the batch it was drawn in."""
-    state = np.random.SeedSequence([int(seed), int(prompt_index), int(sample_index)]).generate_state(2)
-    g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-    return torch.rand(n, generator=g, dtype=torch.float64)
-
-
-def _draw(logq: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF sampling from exp(logq) (N, V) with one uniform per row (float64 cumulative sums;
-    a zero-probability token is never returned)."""
-    probs = logq.double().exp()
-    cdf = probs.cumsum(-1)
-    idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
-    idx = idx.clamp(max=probs.shape[-1] - 1)
-    bad = probs.gather(-1, idx.unsqueeze(-1)).squeeze(-1) <= 0  # only at u * total rounding up to total
-    return torch.where(bad, probs.argmax(-1), idx)  # no .any(): no device sync per step
-
-
-def _positive_int(**values: Any) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
 def _setup(model: Any, tokenizer: Any, prompts: Sequence[str], adaptor: AdaptorLike,
            device: str | torch.device, dtype: torch.dtype | None,
            eos_token_id: int | Sequence[int] | None) -> tuple[torch.device, _Adapter, list[int], int, list[list[int]]]:
     """What sampling and scoring both need: the device, the adaptor in torch, EOS ids, pad id, prompt ids."""
-    dev = _prepare(model, device, dtype)
-    eos = _eos_ids(model, tokenizer, eos_token_id)
-    return dev, _Adapter.make(adaptor, dev), eos, _pad_id(tokenizer, eos), _encode(tokenizer, prompts)
-
-
-def _progress(total: int, progress: bool | None, desc: str) -> tqdm:
-    # None: tqdm's own choice (shown on a terminal, hidden in logs and tests)
-    return tqdm(total=total, desc=desc, disable=None if progress is None else not progress, leave=False)
+    dev = bt.prepare(model, device, dtype)
+    eos = bt.eos_ids(model, tokenizer, eos_token_id)
+    return dev, _Adapter.make(adaptor, dev), eos, bt.pad_id(tokenizer, eos), bt.encode(tokenizer, prompts)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -303,11 +195,11 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_t
     then the tokenizer's; ``[]`` means never stop early. Returns ``len(prompts) * n`` completions,
     prompt-major.
     """
-    _positive_int(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    bt.positive_int(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
     dev, adapter, eos, pad, encoded = _setup(model, tokenizer, prompts, adaptor, device, dtype, eos_token_id)
     jobs = [(i, k) for i in range(len(prompts)) for k in range(n)]
     results: list[Completion] = []
-    bar = _progress(len(jobs), progress, "sampling")
+    bar = bt.progress(len(jobs), progress, "sampling")
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start:start + batch_size]
         results.extend(_sample_batch(model, tokenizer, prompts, encoded, chunk, max_new_tokens, adapter,
@@ -321,16 +213,16 @@ def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: l
                   jobs: list[tuple[int, int]], max_new_tokens: int, adapter: _Adapter, seed: int,
                   dev: torch.device, eos: list[int], pad: int) -> list[Completion]:
     b = len(jobs)
-    ids, mask = _left_pad([encoded[i] for i, _ in jobs], pad, dev)
-    u = torch.stack([_uniforms(seed, i, k, max_new_tokens) for i, k in jobs]).to(dev)
+    ids, mask = bt.left_pad([encoded[i] for i, _ in jobs], pad, dev)
+    u = torch.stack([bt.uniforms(seed, i, k, max_new_tokens) for i, k in jobs]).to(dev)
     eos_t = torch.tensor(eos, dtype=torch.long, device=dev)
-    cache_kw, keep = _cache_kwarg(model), _keep_kwargs(model, 1)
+    cache_kw, keep = bt.cache_kwarg(model), bt.keep_kwargs(model, 1)
     # Checking "all strings ended" syncs with the device: every step on a CPU, every 8th on a GPU.
     check_every = 1 if dev.type == "cpu" else 8
-    out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, **keep)
-    cache = _out_cache(out)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=bt.positions(mask), use_cache=True, **keep)
+    cache = bt.out_cache(out)
     logits = out.logits[:, -1, :]
-    pos = _positions(mask)[:, -1]
+    pos = bt.positions(mask)[:, -1]
     tokens = torch.full((b, max_new_tokens), pad, dtype=torch.long, device=dev)
     lp_model = torch.zeros((b, max_new_tokens), dtype=torch.float64, device=dev)
     lp_adapted = torch.zeros_like(lp_model)
@@ -340,7 +232,7 @@ def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: l
     steps = 0
     for t in range(max_new_tokens):
         logp, logq, warped, offset = adapter(logits)
-        tok = _draw(logq, u[:, t])
+        tok = bt.draw(logq, u[:, t])
         tok = torch.where(done, torch.full_like(tok, pad), tok)  # nothing is sampled after EOS
         col = tok.unsqueeze(-1)
         tokens[:, t] = tok
@@ -357,7 +249,7 @@ def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: l
         pos = pos + 1
         out = model(input_ids=col, attention_mask=mask, position_ids=pos.unsqueeze(-1), use_cache=True,
                     **keep, **{cache_kw: cache})
-        cache = _out_cache(out)
+        cache = bt.out_cache(out)
         logits = out.logits[:, -1, :]
     tokens, live = tokens[:, :steps].cpu(), live[:, :steps].cpu()
     lp_model, lp_adapted, lw = (x[:, :steps].cpu().numpy() for x in (lp_model, lp_adapted, lw))
@@ -398,18 +290,18 @@ def score(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Seque
     """
     if len(prompts) != len(completions):
         raise ValueError(f"prompts and completions differ in length: {len(prompts)} vs {len(completions)}")
-    _positive_int(batch_size=batch_size)
+    bt.positive_int(batch_size=batch_size)
     dev, adapter, eos, pad, encoded = _setup(model, tokenizer, prompts, adaptor, device, dtype, eos_token_id)
     comps = [[int(t) for t in c] for c in completions]
     results: list[Completion] = []
-    bar = _progress(len(comps), progress, "scoring")
+    bar = bt.progress(len(comps), progress, "scoring")
     for start in range(0, len(comps), batch_size):
         idx = list(range(start, min(start + batch_size, len(comps))))
         width = max(len(comps[j]) for j in idx)
         if width == 0:
             arrays = [(np.zeros(0), np.zeros(0), np.zeros(0)) for _ in idx]
         else:
-            ids, mask = _left_pad([encoded[j] for j in idx], pad, dev)
+            ids, mask = bt.left_pad([encoded[j] for j in idx], pad, dev)
             comp = torch.full((len(idx), width), pad, dtype=torch.long)
             cmask = torch.zeros((len(idx), width), dtype=torch.long)
             for r, j in enumerate(idx):
@@ -419,8 +311,8 @@ def score(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Seque
             full_ids = torch.cat([ids, comp], dim=1)
             full_mask = torch.cat([mask, cmask], dim=1)
             # Only the logits that predict completion tokens: columns L-1 .. L+width-2.
-            out = model(input_ids=full_ids, attention_mask=full_mask, position_ids=_positions(full_mask),
-                        use_cache=False, **_keep_kwargs(model, width + 1))
+            out = model(input_ids=full_ids, attention_mask=full_mask, position_ids=bt.positions(full_mask),
+                        use_cache=False, **bt.keep_kwargs(model, width + 1))
             logits = out.logits[:, -(width + 1):-1, :]
             vocab = logits.shape[-1]
             if int(comp.max()) >= vocab:
