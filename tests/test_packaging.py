@@ -54,3 +54,35 @@ def test_toc_lists_exactly_the_notebooks():
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     chapters = sorted(f.split("/")[-1] for f in files if f.startswith("book/_executed/"))
     assert chapters == sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.py"))
+
+
+MATHEMATICS = ("strings", "infotheory", "align", "mixture", "bestofn", "largedev", "decoding", "adaptors", "imha")
+ENGINE = ("data", "models", "rewards", "batched", "sampling", "guidance", "losses", "zoo", "cache")
+MACHINERY = ("params", "results", "report", "plots", "cli")
+
+
+def imported(module: str) -> set[str]:
+    """Top-level packages and lmdist modules that `module` imports."""
+    import ast
+
+    tree = ast.parse((ROOT / "src" / "lmdist" / f"{module}.py").read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = "lmdist" if node.level else node.module
+            out |= {f"lmdist.{a.name}" for a in node.names} if base == "lmdist" else {f"{base}"}
+    return {n if n.startswith("lmdist.") else n.split(".")[0] for n in out}
+
+
+def test_layers_import_only_downward():
+    """The mathematics imports neither torch nor the engine; the engine never imports the machinery."""
+    for module in MATHEMATICS:
+        names = imported(module)
+        assert not names & {"torch", "transformers"}, module
+        assert not {n for n in names if n.startswith("lmdist.")} - {f"lmdist.{m}" for m in MATHEMATICS}, module
+    for module in ENGINE:
+        assert not {n for n in imported(module) if n.removeprefix("lmdist.") in MACHINERY}, module
+    listed = set(MATHEMATICS + ENGINE + MACHINERY)
+    assert {p.stem for p in (ROOT / "src" / "lmdist").glob("*.py")} - {"__init__"} == listed
