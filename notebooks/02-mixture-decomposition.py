@@ -688,14 +688,14 @@ lp_ref_toy = toy.log_p_ref
 # float tolerance of the toy's checks: rounding of a·r/β, relative to the probabilities
 tol_toy = mixture.ULPS * mixture.EPS * (1 + max(P["gammas"])) * (1 + np.abs(r_toy).max() / P["beta_toy"])
 lp_theta_toy = mixture.tuned(toy, r_toy, P["beta_toy"])
-ar_ref = mixture.autoregressive(space, lp_ref_toy)
+ar_ref = strings.autoregressive(space, lp_ref_toy)
 ar_err = float(np.max(np.abs(np.exp(ar_ref.logp) - np.exp(lp_ref_toy))))
 rec.claim("prefix-factorisation-error", "toy: the next-token table from prefix marginals reproduces p_ref (max abs error)",
           ar_err, bool(ar_err <= tol_toy))
 # V_β(h): prefix values; check c(v|h) ∝ p_ref(v|h) V(hv)^a
 w_toy = np.exp(r_toy / P["beta_toy"] - np.max(r_toy / P["beta_toy"]))
-log_v = mixture.prefix_log_marginals(space, lp_ref_toy + np.log(w_toy)) - mixture.prefix_log_marginals(space, lp_ref_toy)
-tab_ref = mixture.next_token_table(space, lp_ref_toy)
+log_v = strings.prefix_log_marginals(space, lp_ref_toy + np.log(w_toy)) - strings.prefix_log_marginals(space, lp_ref_toy)
+tab_ref = strings.next_token_table(space, lp_ref_toy)
 gamma_rows, formula_err, seq_err, gen_err = [], 0.0, 0.0, 0.0
 V = P["alphabet_size"]
 inner = space.children[:, 0] >= 0

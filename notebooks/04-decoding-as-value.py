@@ -125,7 +125,7 @@ from scipy.special import logsumexp
 from lmdist import adaptors as ad
 from lmdist import decoding as dc
 from lmdist import infotheory as it
-from lmdist import mixture, params, plots, results, strings
+from lmdist import params, plots, results, strings
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="04", title="Decoding as optimising an action-state value", parameters=P,
@@ -416,7 +416,7 @@ rec.claim("cg-is-cfg", "max TV between classifier guidance at lambda (Bayes disc
 # ({glue:text}`toy-relevance`) of the prefixes, where each $e$ has its own Dirichlet row: the evidence is
 # relevant at some steps and irrelevant at others, which is what KL-guided temperature is built for.
 # The model without evidence is the exact marginal $p_\varnothing(y)=\sum_eP(e)p(y\mid e)$, whose
-# next-token table is the posterior-weighted mixture of the rows (`mixture.next_token_table`). We decode
+# next-token table is the posterior-weighted mixture of the rows (`strings.next_token_table`). We decode
 # with evidence $e_0$.
 
 # %%
@@ -433,8 +433,8 @@ def evidence_world(rng, space, m, rho, conc):
         lms.append(strings.ToyLM(space, table))
     log_prior = np.full(m, -math.log(m))
     log_marg = logsumexp(log_prior[:, None] + np.stack([lm.logp for lm in lms]), axis=0)
-    table_u = mixture.next_token_table(space, log_marg)
-    dead = mixture.prefix_log_marginals(space, log_marg) == -np.inf   # prefixes no model reaches: any row will
+    table_u = strings.next_token_table(space, log_marg)
+    dead = strings.prefix_log_marginals(space, log_marg) == -np.inf   # prefixes no model reaches: any row will
     table_u[dead] = base[dead]                                         # do; keep the base row (finite where p_e is)
     return log_prior, lms, strings.ToyLM(space, table_u)
 

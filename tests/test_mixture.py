@@ -192,12 +192,12 @@ def toy():
 
 def test_next_token_table_reproduces_the_model(toy):
     space, lm_a, mix, r = toy
-    table = mixture.next_token_table(space, np.asarray(lm_a.logp))
+    table = strings.next_token_table(space, np.asarray(lm_a.logp))
     live = np.isfinite(lm_a.next_logprobs)
     assert np.max(np.abs(table[live] - lm_a.next_logprobs[live])) < 1e-12
-    ar = mixture.autoregressive(space, mix.log_p_ref)
+    ar = strings.autoregressive(space, mix.log_p_ref)
     assert np.max(np.abs(np.exp(ar.logp) - np.exp(mix.log_p_ref))) < 1e-14
-    marg = mixture.prefix_log_marginals(space, mix.log_p_ref)
+    marg = strings.prefix_log_marginals(space, mix.log_p_ref)
     assert abs(marg[0]) < 1e-12  # the empty prefix has mass 1
 
 

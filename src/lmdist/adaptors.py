@@ -67,6 +67,13 @@ def _lognorm(logw: np.ndarray) -> np.ndarray:
     return logw - logsumexp(logw, axis=-1, keepdims=True)
 
 
+def _unsort(mask_sorted: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """A mask computed on each row sorted by ``order``, put back in the rows' own order."""
+    out = np.empty_like(mask_sorted)
+    np.put_along_axis(out, order, mask_sorted, axis=-1)
+    return out
+
+
 def _row_max(logw: np.ndarray) -> np.ndarray:
     return np.max(logw, axis=-1, keepdims=True)
 
@@ -250,9 +257,7 @@ class TopP(_Truncation):
         cum = np.cumsum(np.exp(np.take_along_axis(logp, order, axis=-1)), axis=-1)
         remove_sorted = cum <= 1.0 - self.p
         remove_sorted[..., -1] = False
-        out = np.empty_like(remove_sorted)
-        np.put_along_axis(out, order, remove_sorted, axis=-1)
-        return out
+        return _unsort(remove_sorted, order)
 
     def spec(self) -> str:
         return f"top_p={self.p!r}"
@@ -303,9 +308,7 @@ class TypicalP(_Truncation):
         last = np.minimum((cum < self.mass).sum(-1, keepdims=True), logp.shape[-1] - 1)
         remove_sorted = s_sorted > np.take_along_axis(s_sorted, last, axis=-1)
         remove_sorted[..., 0] = False
-        out = np.empty_like(remove_sorted)
-        np.put_along_axis(out, order, remove_sorted, axis=-1)
-        return out
+        return _unsort(remove_sorted, order)
 
     def spec(self) -> str:
         return f"typical_p={self.mass!r}"

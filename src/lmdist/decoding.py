@@ -41,6 +41,7 @@ from scipy.special import logsumexp
 
 from lmdist import adaptors as ad
 from lmdist import infotheory as it
+from lmdist import strings
 from lmdist.strings import StringSpace
 
 LOG2 = math.log(2.0)
@@ -429,19 +430,7 @@ def myopic_policy(scores: np.ndarray, tau: float | np.ndarray) -> np.ndarray:
 
 def sequence_scores(space: StringSpace, scores: np.ndarray, terminal: np.ndarray | None = None) -> np.ndarray:
     """S(y) = Σ_t σ(y_<t, y_t) + σ(y, EOS) + R(y) for every string."""
-    from lmdist.strings import sequence_logscores
-
-    return sequence_logscores(space, _scores(space, scores, terminal))
-
-
-def prefix_log_probabilities(space: StringSpace, table: np.ndarray) -> np.ndarray:
-    """log P_π(the output starts with prefix h) = Σ_{t<=|h|} log π(h_t | h_<t) (no EOS)."""
-    table = np.asarray(table, dtype=np.float64)
-    out = np.zeros(space.size)
-    for n in range(1, space.max_len + 1):
-        sl = space.level(n)
-        out[sl] = out[space.parent[sl]] + table[space.parent[sl], space.last_token[sl]]
-    return out
+    return strings.sequence_logscores(space, _scores(space, scores, terminal))
 
 
 def sequence_objective(space: StringSpace, log_policy: np.ndarray, scores: np.ndarray,
@@ -452,7 +441,7 @@ def sequence_objective(space: StringSpace, log_policy: np.ndarray, scores: np.nd
     s = _scores(space, scores, terminal)
     t = _tau_vector(space, tau)
     lp = np.asarray(log_policy, dtype=np.float64)
-    visit = prefix_log_probabilities(space, lp)
+    visit = strings.prefix_logscores(space, lp)
     on = visit > -np.inf
     rows = _expect(lp[on], s[on]) + t[on] * np.asarray(it.entropy(lp[on]))
     if np.isneginf(rows).any():
@@ -464,10 +453,8 @@ def prefix_log_expectation(space: StringSpace, logp: np.ndarray, log_f: np.ndarr
     """log E_p[f(y) | y starts with h] for every prefix h, f > 0 given as log f:
     log Σ_{y ⊒ h} p(y) f(y) − log Σ_{y ⊒ h} p(y). With f(y) = P(c | y) this is the exact prefix
     classifier log P(c | h) of FUDGE; with f = P(c|y)^λ it is the soft value of :func:`bellman`."""
-    from lmdist.mixture import prefix_log_marginals
-
-    num = prefix_log_marginals(space, np.asarray(logp, float) + np.asarray(log_f, float))
-    den = prefix_log_marginals(space, np.asarray(logp, float))
+    num = strings.prefix_log_marginals(space, np.asarray(logp, float) + np.asarray(log_f, float))
+    den = strings.prefix_log_marginals(space, np.asarray(logp, float))
     with np.errstate(invalid="ignore"):
         return np.where(den > -np.inf, num - den, -np.inf)
 

@@ -32,7 +32,7 @@ __all__ = [
     "component_mass", "uniform_correlations", "uniform_covariance_signs", "seed_hypotheses_hold",
     "seed_conclusion_holds", "corrected_condition", "covariance_condition", "dominates",
     "small_beta_thresholds", "support_ratio_bounds", "log_odds_shift", "random_instance",
-    "prefix_log_marginals", "next_token_table", "autoregressive", "contrastive_sequence",
+    "contrastive_sequence",
     "contrastive_table", "contrastive_tokenwise",
 ]
 
@@ -483,49 +483,6 @@ def random_instance(rng: np.random.Generator, n: int | None = None, n_max: int =
 # Autoregressive view: prefix marginals, next-token distributions, contrastive logits
 
 
-def prefix_log_marginals(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
-    """log M(h) = log Σ_{y : y starts with h} p(y) for every prefix h (a string index of ``space``).
-
-    Computed bottom-up along the generation tree: M(h) = p(h) + Σ_v M(h·v).
-    """
-    logp = np.asarray(logp, float)
-    if logp.shape != (space.size,):
-        raise ValueError(f"logp must have one entry per string ({space.size}), got shape {logp.shape}")
-    out = logp.copy()
-    for n in range(space.max_len, 0, -1):
-        sl = space.level(n)
-        np.logaddexp.at(out, space.parent[sl], out[sl])
-    return out
-
-
-def next_token_table(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
-    """The next-symbol table of any distribution over the strings of ``space`` (column V = EOS):
-
-        log p(v | h) = log M(h·v) − log M(h),   log p(EOS | h) = log p(h) − log M(h),
-
-    with M the prefix marginals (:func:`prefix_log_marginals`). Every distribution over a finite
-    string space factorises this way, ∏_t p(y_t | y_<t) · p(EOS | y) = p(y). Unreachable prefixes
-    (M(h) = 0) get p(EOS | h) = 1, so the table is a valid :class:`lmdist.strings.ToyLM` table.
-    """
-    logp = np.asarray(logp, float)
-    marg = prefix_log_marginals(space, logp)
-    v = space.alphabet_size
-    table = np.full((space.size, v + 1), -np.inf)
-    inner = space.children[:, 0] >= 0
-    table[inner, :v] = marg[space.children[inner]]
-    table[:, v] = logp
-    live = marg > -np.inf
-    table[live] -= marg[live][:, None]
-    table[~live] = -np.inf
-    table[~live, v] = 0.0
-    return table
-
-
-def autoregressive(space: strings.StringSpace, logp: np.ndarray) -> strings.ToyLM:
-    """The :class:`~lmdist.strings.ToyLM` whose sequence distribution is ``logp`` (via :func:`next_token_table`)."""
-    return strings.ToyLM(space, next_token_table(space, logp))
-
-
 def contrastive_sequence(log_p_theta: np.ndarray, log_p_ref: np.ndarray, a: float, b: float) -> np.ndarray:
     """Sequence-level contrastive distribution q_c(y) ∝ p_θ(y)^a p_ref(y)^{−b} on supp p_ref.
 
@@ -548,10 +505,10 @@ def contrastive_table(space: strings.StringSpace, log_p_theta: np.ndarray, log_p
         c(· | h) = softmax(a · log p_θ(· | h) − b · log p_ref(· | h))
 
     over the V tokens and EOS, tokens with p_ref(v | h) = 0 excluded (their logit is −inf); the
-    conditionals of p_θ and p_ref come from :func:`next_token_table`.
+    conditionals of p_θ and p_ref come from :func:`lmdist.strings.next_token_table`.
     """
-    tt = next_token_table(space, log_p_theta)
-    tr = next_token_table(space, log_p_ref)
+    tt = strings.next_token_table(space, log_p_theta)
+    tr = strings.next_token_table(space, log_p_ref)
     ok = (tr > -np.inf) & (tt > -np.inf)
     logits = np.full(tr.shape, -np.inf)
     logits[ok] = a * tt[ok] - b * tr[ok]

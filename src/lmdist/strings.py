@@ -202,28 +202,81 @@ class StringSpace:
         return [self.decode(i, empty) for i in range(self.size)]
 
 
-def sequence_logscores(space: StringSpace, table: np.ndarray) -> np.ndarray:
-    """Sum of per-step log-scores along every string, EOS included:
-
-        s(y) = sum_{t=1}^{n} table[y_<t, y_t] + table[y, EOS].
-
-    With a normalised table this is log p(y) of the autoregressive model; with an unnormalised one
-    (e.g. a sampling adaptor applied to each next-token distribution) it is the log of the globally
-    normalised model's unnormalised weight. Computed level by level: s_prefix(child) =
-    s_prefix(parent) + table[parent, token]. Entries may be -inf (never +inf or NaN).
-    """
+def _check_table(space: StringSpace, table: np.ndarray) -> np.ndarray:
     table = np.asarray(table, dtype=np.float64)
     if table.shape != (space.size, space.alphabet_size + 1):
         raise ValueError(f"table must have shape (size, V+1) = {(space.size, space.alphabet_size + 1)}, "
                          f"got {table.shape}")
     if np.isnan(table).any() or np.isposinf(table).any():
         raise ValueError("table holds NaN or +inf log-scores")
+    return table
+
+
+def prefix_logscores(space: StringSpace, table: np.ndarray) -> np.ndarray:
+    """Sum of per-step log-scores along every prefix h, without EOS:
+
+        s(h) = sum_{t=1}^{|h|} table[h_<t, h_t].
+
+    With a normalised table this is log P(the output starts with h). Computed level by level:
+    s(child) = s(parent) + table[parent, token]. Entries may be -inf (never +inf or NaN).
+    """
+    table = _check_table(space, table)
     prefix = np.zeros(space.size)
     for n in range(1, space.max_len + 1):
         sl = space.level(n)
         par, tok = space.parent[sl], space.last_token[sl]
         prefix[sl] = prefix[par] + table[par, tok]
-    return prefix + table[:, space.eos]
+    return prefix
+
+
+def sequence_logscores(space: StringSpace, table: np.ndarray) -> np.ndarray:
+    """Sum of per-step log-scores along every string, EOS included:
+
+        s(y) = sum_{t=1}^{n} table[y_<t, y_t] + table[y, EOS]   (:func:`prefix_logscores` + the EOS step).
+
+    With a normalised table this is log p(y) of the autoregressive model; with an unnormalised one
+    (e.g. a sampling adaptor applied to each next-token distribution) it is the log of the globally
+    normalised model's unnormalised weight.
+    """
+    table = _check_table(space, table)
+    return prefix_logscores(space, table) + table[:, space.eos]
+
+
+def prefix_log_marginals(space: StringSpace, logp: np.ndarray) -> np.ndarray:
+    """log M(h) = log Σ_{y : y starts with h} p(y) for every prefix h, for any distribution over the
+    strings of ``space``. Computed bottom-up along the generation tree: M(h) = p(h) + Σ_v M(h·v).
+    """
+    logp = np.asarray(logp, float)
+    if logp.shape != (space.size,):
+        raise ValueError(f"logp must have one entry per string ({space.size}), got shape {logp.shape}")
+    out = logp.copy()
+    for n in range(space.max_len, 0, -1):
+        sl = space.level(n)
+        np.logaddexp.at(out, space.parent[sl], out[sl])
+    return out
+
+
+def next_token_table(space: StringSpace, logp: np.ndarray) -> np.ndarray:
+    """The next-symbol table of any distribution over the strings of ``space`` (column V = EOS):
+
+        log p(v | h) = log M(h·v) − log M(h),   log p(EOS | h) = log p(h) − log M(h),
+
+    with M the prefix marginals (:func:`prefix_log_marginals`). Every distribution over a finite
+    string space factorises this way, ∏_t p(y_t | y_<t) · p(EOS | y) = p(y). Unreachable prefixes
+    (M(h) = 0) get p(EOS | h) = 1, so the table is a valid :class:`ToyLM` table.
+    """
+    logp = np.asarray(logp, float)
+    marg = prefix_log_marginals(space, logp)
+    v = space.alphabet_size
+    table = np.full((space.size, v + 1), -np.inf)
+    inner = space.children[:, 0] >= 0
+    table[inner, :v] = marg[space.children[inner]]
+    table[:, v] = logp
+    live = marg > -np.inf
+    table[live] -= marg[live][:, None]
+    table[~live] = -np.inf
+    table[~live, v] = 0.0
+    return table
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,7 +318,7 @@ class ToyLM:
     @cached_property
     def prefix_logp(self) -> np.ndarray:
         """log P(the output starts with prefix i) = sum_{t<=n} log p(y_t | y_<t) (no EOS)."""
-        return self.logp - self.next_logprobs[:, self.space.eos]
+        return prefix_logscores(self.space, self.next_logprobs)
 
     @cached_property
     def token_logprobs(self) -> np.ndarray:
@@ -286,6 +339,11 @@ class ToyLM:
         """n i.i.d. string indices drawn from p (exact, by inverse CDF over the whole space)."""
         p = np.exp(self.logp)
         return rng.choice(self.space.size, size=n, p=p / p.sum())
+
+
+def autoregressive(space: StringSpace, logp: np.ndarray) -> ToyLM:
+    """The :class:`ToyLM` whose sequence distribution is ``logp`` (via :func:`next_token_table`)."""
+    return ToyLM(space, next_token_table(space, logp))
 
 
 def random_lm(space: StringSpace, rng: np.random.Generator, concentration: float = 1.0,
