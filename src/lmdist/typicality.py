@@ -1,0 +1,1 @@
+"""Typicality and concentration (chapter 05)."""
