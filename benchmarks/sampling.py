@@ -10,6 +10,7 @@ the median is reported, at ``--batch-size`` and at the seed's batch of 2.
     .venv/bin/python benchmarks/sampling.py --random gpt2-small                    # CPU
     .venv/bin/python benchmarks/sampling.py --model tiny-imdb                      # lmdist.models.load_lm
     python3 benchmarks/sampling.py --random-llama-7b --batch-size 16 --n-strings 64 --max-new-tokens 128
+    python3 benchmarks/sampling.py --random-llama-7b --static-cache ...             # CUDA graphs
 
 With ``--random-llama-7b`` (CUDA, bfloat16, randomly initialised weights of Llama-2-7B's shape) it also
 reports the fraction of the memory-bandwidth roofline reached: bytes of weights read per decode step ×
@@ -102,9 +103,9 @@ def timed(fn: Callable[[], Any], device: torch.device) -> float:
 # --------------------------------------------------------------------------- the two routes
 
 def ours(model: Any, tok: Any, prompts: list[str], adaptor: A.Adaptor, n_new: int, bs: int,
-         device: torch.device) -> list:
+         device: torch.device, static_cache: bool = False) -> list:
     return S.sample(model, tok, prompts, n=1, max_new_tokens=n_new, adaptor=adaptor, seed=0, batch_size=bs,
-                    device=device, eos_token_id=[], progress=False)
+                    device=device, eos_token_id=[], progress=False, static_cache=static_cache)
 
 
 @torch.inference_mode()
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default=None)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    ap.add_argument("--static-cache", action="store_true",
+                    help="ours with a static KV cache (each decode step a CUDA graph on a GPU)")
     ap.add_argument("--peak-bandwidth", type=float, default=3.35e12, help="bytes/s (default H100 SXM)")
     args = ap.parse_args(argv)
 
@@ -196,11 +199,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model: {type(model).__name__}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters, "
           f"{wbytes / 1e9:.2f} GB of weights, dtype {next(model.parameters()).dtype}, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", {args.threads} threads"))
+    print(f"ours: {'static KV cache' + (', CUDA graphs' if device.type == 'cuda' else '') if args.static_cache else 'dynamic KV cache'}")
     print(f"adaptor: {adaptor.spec()}; {args.n_strings} strings x {args.max_new_tokens} new tokens, "
           f"prompts of ~{len(tok(prompts[0])['input_ids'])} tokens, EOS off; median of {args.repeats}")
 
     # warm-up (allocator, kernels, lazy inits) on one small batch of each route
-    ours(model, tok, prompts[:2], adaptor, 4, 2, device)
+    ours(model, tok, prompts[:2], adaptor, 4, 2, device, args.static_cache)
     plain(model, tok, prompts[:2], adaptor, 4, 2, device)
 
     sizes = sorted({args.batch_size, 2}, reverse=True)
@@ -209,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     for bs in sizes:
         t_ours, t_plain = [], []
         for _ in range(args.repeats):  # alternate, so that a busy machine slows both alike
-            t_ours.append(timed(lambda: ours(model, tok, prompts, adaptor, args.max_new_tokens, bs, device), device))
+            t_ours.append(timed(lambda: ours(model, tok, prompts, adaptor, args.max_new_tokens, bs, device,
+                                             args.static_cache), device))
             t_plain.append(timed(lambda: plain(model, tok, prompts, adaptor, args.max_new_tokens, bs, device),
                                  device))
         a, b = statistics.median(t_ours), statistics.median(t_plain)

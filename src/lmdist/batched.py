@@ -121,3 +121,98 @@ def positive_int(**values: Any) -> None:
 def progress(total: int, show: bool | None, desc: str) -> tqdm:
     # None: tqdm's own choice (shown on a terminal, hidden in logs and tests)
     return tqdm(total=total, desc=desc, disable=None if show is None else not show, leave=False)
+
+
+# --------------------------------------------------------------------------- decoders
+
+class DynamicDecoder:
+    """Prefill the left-padded prompts, then one token per :meth:`step`, with transformers' default
+    (growing) KV cache. ``logits`` holds the next-token logits (batch, vocabulary)."""
+
+    def __init__(self, model: Any, ids: torch.Tensor, mask: torch.Tensor):
+        self.model, self.mask = model, mask
+        self.cache_kw, self.keep = cache_kwarg(model), keep_kwargs(model, 1)
+        self.pos = positions(mask)[:, -1]
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=True, **self.keep)
+        self.cache, self.logits = out_cache(out), out.logits[:, -1, :]
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
+        self.pos = self.pos + 1
+        out = self.model(input_ids=tokens.unsqueeze(-1), attention_mask=self.mask, position_ids=self.pos.unsqueeze(-1),
+                         use_cache=True, **self.keep, **{self.cache_kw: self.cache})
+        self.cache, self.logits = out_cache(out), out.logits[:, -1, :]
+        return self.logits
+
+
+class StaticDecoder:
+    """The same steps with every tensor of a fixed shape, so that on CUDA one decode step (the whole
+    forward pass) is captured once as a CUDA graph and replayed: the KV cache is transformers'
+    ``StaticCache`` of length prompt + ``max_new_tokens``, and the attention mask is passed ready-made
+    as (batch, 1, query, cache length) additive float mask — a key slot is visible when it holds a
+    prompt token (not padding) or an already generated token; slots not yet written stay masked.
+
+    Replaying kernels removes the per-layer launch and Python overhead that bounds decoding of
+    small batches. On a CPU (``graph=False``) the same code runs eagerly, which is how its
+    equivalence with :class:`DynamicDecoder` is tested.
+    """
+
+    def __init__(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, graph: bool):
+        from transformers import StaticCache
+
+        b, width = ids.shape
+        dev, self.model, self.dtype = ids.device, model, next(model.parameters()).dtype
+        self.keep, self.cache_kw = keep_kwargs(model, 1), cache_kwarg(model)
+        self.cache = StaticCache(config=model.config, max_cache_len=width + max_new_tokens)
+        self.visible = torch.zeros((b, width + max_new_tokens), dtype=torch.bool, device=dev)
+        self.visible[:, :width] = mask.bool()
+        # Prefill: query i sees key j <= i when j is not padding (finite minimum, not -inf: the rows
+        # of padding queries see nothing, and their outputs are never used).
+        causal = torch.ones((width, width + max_new_tokens), dtype=torch.bool, device=dev).tril()
+        out = model(input_ids=ids, attention_mask=self._additive(causal & self.visible[:, None, :]),
+                    position_ids=positions(mask), cache_position=torch.arange(width, device=dev),
+                    use_cache=True, **self.keep, **{self.cache_kw: self.cache})
+        self.logits = out.logits[:, -1, :].clone()
+        self.tokens = torch.zeros((b, 1), dtype=torch.long, device=dev)
+        self.pos = positions(mask)[:, -1:].clone()
+        self.slot = torch.tensor([width], dtype=torch.long, device=dev)
+        self.graph = self._capture() if graph else None
+
+    def _additive(self, visible: torch.Tensor) -> torch.Tensor:
+        zero = torch.zeros((), dtype=self.dtype, device=visible.device)
+        return torch.where(visible, zero, torch.finfo(self.dtype).min).unsqueeze(1)
+
+    def _forward(self) -> None:
+        """One step on the fixed buffers: token ``tokens`` at position ``pos + 1`` into cache slot ``slot``."""
+        self.pos += 1
+        self.visible.index_fill_(1, self.slot, True)
+        out = self.model(input_ids=self.tokens, attention_mask=self._additive(self.visible[:, None, :]),
+                         position_ids=self.pos, cache_position=self.slot, use_cache=True, **self.keep,
+                         **{self.cache_kw: self.cache})
+        self.logits.copy_(out.logits[:, -1, :])
+        self.slot += 1
+
+    def _capture(self) -> Any:
+        # Warm up on a side stream (as torch.cuda.graphs asks), then restore the state the warm-up
+        # advanced: the cache slots it wrote are rewritten before any query can see them.
+        saved = [t.clone() for t in (self.pos, self.slot, self.visible)]
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self._forward()
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._forward()
+        for t, s in zip((self.pos, self.slot, self.visible), saved):
+            t.copy_(s)
+        return graph
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.tokens.copy_(tokens.unsqueeze(-1))
+        if self.graph is None:
+            self._forward()
+        else:
+            self.graph.replay()
+        return self.logits

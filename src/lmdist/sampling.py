@@ -185,7 +185,8 @@ def _setup(model: Any, tokenizer: Any, prompts: Sequence[str], adaptor: AdaptorL
 def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_tokens: int,
            adaptor: AdaptorLike = None, seed: int = 0, batch_size: int = 16,
            device: str | torch.device = "auto", dtype: torch.dtype | None = None,
-           eos_token_id: int | Sequence[int] | None = None, progress: bool | None = None) -> list[Completion]:
+           eos_token_id: int | Sequence[int] | None = None, progress: bool | None = None,
+           static_cache: bool = False) -> list[Completion]:
     """``n`` strings per prompt from the locally normalised adapted model q̃_t ∝ γ̃(p(. | x, y_<t)).
 
     Batched (strings of several prompts share a batch; prompts left-padded) with a KV cache; every
@@ -193,9 +194,13 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_t
     index and the sample's index through ``torch.Generator``), so results do not depend on
     ``batch_size`` beyond float rounding. ``eos_token_id`` defaults to the model's generation config,
     then the tokenizer's; ``[]`` means never stop early. Returns ``len(prompts) * n`` completions,
-    prompt-major.
+    prompt-major. ``static_cache=True`` decodes with :class:`lmdist.batched.StaticDecoder` (a fixed-size
+    KV cache; on CUDA each decode step is replayed as a CUDA graph): the same strings up to float
+    rounding, for large models with small batches, where launch overhead bounds the speed.
     """
     bt.positive_int(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    if not isinstance(static_cache, bool):
+        raise ValueError(f"static_cache must be True or False, got {static_cache!r}")
     dev, adapter, eos, pad, encoded = _setup(model, tokenizer, prompts, adaptor, device, dtype, eos_token_id)
     jobs = [(i, k) for i in range(len(prompts)) for k in range(n)]
     results: list[Completion] = []
@@ -203,7 +208,7 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_t
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start:start + batch_size]
         results.extend(_sample_batch(model, tokenizer, prompts, encoded, chunk, max_new_tokens, adapter,
-                                     seed, dev, eos, pad))
+                                     seed, dev, eos, pad, static_cache))
         bar.update(len(chunk))
     bar.close()
     return results
@@ -211,18 +216,16 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_t
 
 def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: list[list[int]],
                   jobs: list[tuple[int, int]], max_new_tokens: int, adapter: _Adapter, seed: int,
-                  dev: torch.device, eos: list[int], pad: int) -> list[Completion]:
+                  dev: torch.device, eos: list[int], pad: int, static_cache: bool) -> list[Completion]:
     b = len(jobs)
     ids, mask = bt.left_pad([encoded[i] for i, _ in jobs], pad, dev)
     u = torch.stack([bt.uniforms(seed, i, k, max_new_tokens) for i, k in jobs]).to(dev)
     eos_t = torch.tensor(eos, dtype=torch.long, device=dev)
-    cache_kw, keep = bt.cache_kwarg(model), bt.keep_kwargs(model, 1)
     # Checking "all strings ended" syncs with the device: every step on a CPU, every 8th on a GPU.
     check_every = 1 if dev.type == "cpu" else 8
-    out = model(input_ids=ids, attention_mask=mask, position_ids=bt.positions(mask), use_cache=True, **keep)
-    cache = bt.out_cache(out)
-    logits = out.logits[:, -1, :]
-    pos = bt.positions(mask)[:, -1]
+    decoder = (bt.StaticDecoder(model, ids, mask, max_new_tokens, graph=dev.type == "cuda") if static_cache
+               else bt.DynamicDecoder(model, ids, mask))
+    logits = decoder.logits
     tokens = torch.full((b, max_new_tokens), pad, dtype=torch.long, device=dev)
     lp_model = torch.zeros((b, max_new_tokens), dtype=torch.float64, device=dev)
     lp_adapted = torch.zeros_like(lp_model)
@@ -245,12 +248,7 @@ def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: l
             done = done | torch.isin(tok, eos_t)
         if t + 1 == max_new_tokens or (eos and (t + 1) % check_every == 0 and bool(done.all())):
             break
-        mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=dev)], dim=1)
-        pos = pos + 1
-        out = model(input_ids=col, attention_mask=mask, position_ids=pos.unsqueeze(-1), use_cache=True,
-                    **keep, **{cache_kw: cache})
-        cache = bt.out_cache(out)
-        logits = out.logits[:, -1, :]
+        logits = decoder.step(tok)
     tokens, live = tokens[:, :steps].cpu(), live[:, :steps].cpu()
     lp_model, lp_adapted, lw = (x[:, :steps].cpu().numpy() for x in (lp_model, lp_adapted, lw))
     eos_set = set(eos)
