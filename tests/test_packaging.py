@@ -56,7 +56,7 @@ def test_toc_lists_exactly_the_notebooks():
     assert chapters == sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.py"))
 
 
-MATHEMATICS = ("strings", "infotheory", "align", "mixture", "bestofn", "largedev", "decoding", "adaptors", "imha", "tradeoff", "typicality")
+MATHEMATICS = ("strings", "infotheory", "align", "mixture", "bestofn", "largedev", "decoding", "adaptors", "imha", "tradeoff", "typicality", "globalnorm")
 ENGINE = ("data", "models", "rewards", "batched", "sampling", "guidance", "losses", "zoo", "cache", "corpora")
 MACHINERY = ("params", "results", "report", "plots", "cli")
 
