@@ -25,6 +25,8 @@ def test_policy_as_prior_scores_its_own_samples(lms):
     np.testing.assert_allclose(c.logp_prior, c.logp_policy, atol=1e-4)
     np.testing.assert_allclose(c.logq_local, c.logp_policy, atol=1e-9)
     assert np.all(c.reward == [len(t) for t in c.texts])
+    assert c.token_ids.shape == (6,) and all(len(ids) == n for ids, n in zip(c.token_ids, c.n_tokens))
+    assert all(a == b for a, b in zip(c.token_ids, c.prior_token_ids))  # one tokenizer: the same ids
 
 
 def test_prior_differs_and_adaptor_truncates(lms):

@@ -1,7 +1,8 @@
 """Corpora: strings sampled from an aligned policy (under a sampling adaptor), each scored under the
 policy, the prior and a reward — the raw material of the probability–quality trade-off (Part III).
 
-For every string y of prompt x a :class:`Corpus` holds
+For every string y of prompt x a :class:`Corpus` holds its text, its token ids (the policy's, and the
+prior's: the same ones, or the re-tokenised text when the tokenizers differ) and
 
 * ``logp_policy`` = log π(y | x), the policy without the adaptor;
 * ``logq_local`` = log q̃(y | x) = Σ_t log q̃_t(y_t), the locally normalised adapted distribution that
@@ -37,6 +38,8 @@ class Corpus:
     prompts: tuple[str, ...]
     prompt_index: np.ndarray
     texts: np.ndarray
+    token_ids: np.ndarray
+    prior_token_ids: np.ndarray
     n_tokens: np.ndarray
     eos: np.ndarray
     logp_policy: np.ndarray
@@ -74,6 +77,13 @@ def _prior_ids(completions: list[sampling.Completion], tokenizer: Any, prior_tok
     return out
 
 
+def _object_array(rows: list[list[int]]) -> np.ndarray:
+    """A 1-D object array of lists (np.array would make a 2-D array when all rows have one length)."""
+    out = np.empty(len(rows), dtype=object)
+    out[:] = rows
+    return out
+
+
 @torch.inference_mode()
 def sample_corpus(policy: Any, tokenizer: Any, prior: Any, prompts: Sequence[str], n: int, max_new_tokens: int,
                   reward: Callable[[Sequence[str], Sequence[str]], np.ndarray], adaptor: AdaptorLike = None,
@@ -94,6 +104,8 @@ def sample_corpus(policy: Any, tokenizer: Any, prior: Any, prompts: Sequence[str
         prompts=tuple(prompts),
         prompt_index=np.array([c.prompt_index for c in comps], dtype=np.int64),
         texts=np.array(texts, dtype=object),
+        token_ids=_object_array([c.token_ids for c in comps]),
+        prior_token_ids=_object_array(ids),
         n_tokens=np.array([len(c) for c in comps], dtype=np.int64),
         eos=np.array([c.eos for c in comps], dtype=bool),
         logp_policy=np.array([c.logprob_model for c in comps]),

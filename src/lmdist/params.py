@@ -134,6 +134,8 @@ def _coerce(name: str, value: Any, kind: str) -> Any:
 
 def _interval(rule: Mapping[str, Any]) -> str:
     lo, hi = rule.get("min"), rule.get("max")
+    if lo is None and hi is None and rule.get("type") in ("str", "bool"):
+        return "any"
     return f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
 
 
