@@ -79,10 +79,12 @@ class Recorder:
         return [c for c in self.claims if c.holds is False]
 
     def table(self) -> "Any":
-        """The claims as a pandas DataFrame, for display at the end of a chapter."""
+        """The claims as a pandas DataFrame, for display at the end of a chapter (an absent field shows
+        as an empty cell, not as NaN)."""
         import pandas as pd
 
-        return pd.DataFrame([asdict(c) for c in self.claims]).set_index("id")
+        df = pd.DataFrame([asdict(c) for c in self.claims]).set_index("id")
+        return df.astype(object).where(df.notna(), "")
 
     def write(self, path: str | Path | None) -> dict[str, Any]:
         """Write the results file (if ``path``) and return its content."""
