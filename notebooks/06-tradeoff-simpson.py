@@ -614,9 +614,11 @@ plt.show()
 # $-0.97$) come from 7B models and pool corpora from 31 sampling adaptors, a mixture of distributions whose corpora
 # lie at different points of the line; that is the subject of chapter 07, and they are recorded here as not comparable.
 #
-# **What the data show.** With the sentiment reward the policy's strings are barely correlated with their prior
-# log-probability (pooled $r=${glue:text}`neural-string-sentiment-pooled-pearson:.3f`,
-# $\rho=${glue:text}`neural-string-sentiment-pooled-spearman:.3f`), and bootstrap corpora inherit exactly that: one
+# **What the data show.** With the sentiment reward the policy's strings correlate with their prior
+# log-probability as pooled $r=${glue:text}`neural-string-sentiment-pooled-pearson:.3f`
+# ({glue:text}`neural-string-sentiment-pooled-pearson-ci`), $\rho=${glue:text}`neural-string-sentiment-pooled-spearman:.3f`
+# (the sign and size depend on the models and the completion length: the reproduction report shows the `paper`
+# profile's figure beside this one), and bootstrap corpora inherit exactly that: one
 # policy, one sampling adaptor and no typicality filter leave no room for a reversal. With the DPO implicit reward and
 # the sign its definition gives, the string-level correlation within prompts is negative
 # ($r=${glue:text}`neural-string-dpo-within-pearson:.3f`, {glue:text}`neural-string-dpo-within-pearson-ci`) and so is the
