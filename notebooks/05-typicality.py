@@ -245,14 +245,14 @@ for _ in range(max(20, P["n_instances"] // 4)):
     lq = draw_q(rng, kmax=50)
     on = lq > -np.inf
     lam_cgf = ty.information_cgf(lq, lams)
-    renyi_form = lams * ty.renyi_entropy(lq, 1 - lams)
+    renyi_form = lams * it.renyi_entropy(lq, 1 - lams)
     cgf_err = max(cgf_err, float(np.max(np.abs(lam_cgf - renyi_form) / (1 + np.abs(lams) * (-lq[on]).max()))))
     h, v, _ = ty.moments(lq)
     eps = draw_eps(rng, lq)
     i_up, i_lo = ty.chernoff_exponents(lq, eps)
     # the Renyi-gap form on a lambda grid never exceeds the Legendre transform, and a fine grid nearly attains it
-    up_grid = float(np.max(pos_l * (eps - (ty.renyi_entropy(lq, 1 - pos_l) - h))))
-    lo_grid = float(np.max(pos_l * (eps - (h - ty.renyi_entropy(lq, 1 + pos_l)))))
+    up_grid = float(np.max(pos_l * (eps - (it.renyi_entropy(lq, 1 - pos_l) - h))))
+    lo_grid = float(np.max(pos_l * (eps - (h - it.renyi_entropy(lq, 1 + pos_l)))))
     for grid_val, exact in ((up_grid, i_up), (lo_grid, i_lo)):
         sup_excess = max(sup_excess, grid_val - exact if math.isfinite(exact) else -math.inf)
         if math.isfinite(exact) and exact < 5:

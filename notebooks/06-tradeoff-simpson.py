@@ -105,6 +105,7 @@ import pandas as pd
 from IPython.display import display
 
 from lmdist import params, plots, results
+from lmdist import infotheory as it
 from lmdist import tradeoff as tr
 
 P = params.from_namespace(globals())
@@ -185,7 +186,7 @@ def ci(c):
 
 # %%
 world = tr.toy_world(seed=P["toy_seed"], size=P["toy_size"])
-H_q, H_p = tr.entropy(world.log_q), tr.entropy(world.log_p)
+H_q, H_p = it.entropy(world.log_q), it.entropy(world.log_p)
 t0 = time.time()
 counts = tr.corpus_counts(world.log_q, P["toy_corpora"], P["toy_corpus_size"])
 toy_seconds = time.time() - t0

@@ -188,7 +188,7 @@ for s in SETTINGS:
         logw_tab, logq_tab = gn.adapted_tables(policy_lm, s.adaptor())
         inner = policy_lm.next_logprobs[: logw_tab.shape[0]]
         log_z = np.logaddexp.reduce(logw_tab, axis=-1)
-        renyi_err = max(renyi_err, float(np.max(np.abs(log_z - (1 - 1 / s.temperature) * gn.renyi_entropy(inner, 1 / s.temperature)))))
+        renyi_err = max(renyi_err, float(np.max(np.abs(log_z - (1 - 1 / s.temperature) * it.renyi_entropy(inner, 1 / s.temperature)))))
 lg = pd.DataFrame(rows)
 equal = lg.tvd < 1e-12
 iff = bool(np.all(equal == (lg.log_w_spread < 1e-12)))

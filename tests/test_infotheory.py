@@ -161,3 +161,21 @@ def test_batched_rows_equal_separate_calls():
         np.testing.assert_allclose(f(lp, lq), [f(a, b) for a, b in zip(lp, lq)])
     np.testing.assert_allclose(it.renyi(lp, lq, 0.5), [it.renyi(a, b, 0.5) for a, b in zip(lp, lq)])
     np.testing.assert_allclose(it.entropy(lp), [it.entropy(a) for a in lp])
+
+
+def test_renyi_entropy_rows_and_order_arrays():
+    """One Rényi entropy serves rows of next-token tables (chapter 07) and grids of orders (chapter 05)."""
+    rows = np.log(np.array([[0.5, 0.5, 1e-300], [0.6, 0.3, 0.1]]))
+    rows[0, 2] = -np.inf  # a token outside the support
+    orders = np.array([-np.inf, -1.0, 0.0, 0.5, 1.0, 2.0, np.inf])
+    h = it.renyi_entropy(rows, orders)
+    assert h.shape == (7, 2)
+    np.testing.assert_allclose(h[:, 0], np.log(2), atol=1e-12)  # uniform on its support: every order
+    p = np.array([0.6, 0.3, 0.1])
+    direct = [-np.log(0.1), np.log(np.sum(p ** -1.0)) / 2, np.log(3), np.log(np.sum(p ** 0.5)) / 0.5,
+              -np.sum(p * np.log(p)), -np.log(np.sum(p ** 2)), -np.log(0.6)]
+    np.testing.assert_allclose(h[:, 1], direct, rtol=1e-12)
+    assert np.all(np.diff(h[:, 1]) < 0)  # strictly decreasing for a non-uniform p
+    assert it.renyi_entropy(rows[1], 2.0) == pytest.approx(direct[5])
+    with pytest.raises(ValueError, match="order"):
+        it.renyi_entropy(rows, float("nan"))

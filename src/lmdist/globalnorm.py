@@ -166,18 +166,6 @@ def brute_force_log_weight(lm: st.ToyLM, adaptor: ad.Adaptor, index: int) -> flo
     return total
 
 
-def renyi_entropy(logp: np.ndarray, order: float) -> np.ndarray | float:
-    """H_α(p) = 1/(1 - α) log sum_v p(v)^α along the last axis (α > 0, α ≠ 1); H_1 = Shannon."""
-    x = np.asarray(logp, dtype=np.float64)
-    a = float(order)
-    if not (a > 0 and math.isfinite(a)):
-        raise ValueError(f"order must be a finite number > 0, got {order!r}")
-    if a == 1.0:
-        return it.entropy(x)
-    out = logsumexp(a * x, axis=-1) / (1.0 - a)
-    return float(out) if np.ndim(out) == 0 else out
-
-
 def pushed_to_prior(logp_prior: np.ndarray, reward: np.ndarray, beta: float, temperature: float,
                     kept: np.ndarray | None = None) -> np.ndarray:
     """The globally normalised adapted aligned model written on the prior:

@@ -110,6 +110,34 @@ def tvd(logp: np.ndarray, logq: np.ndarray) -> float | np.ndarray:
     return _out(np.clip(0.5 * np.abs(np.exp(lp) - np.exp(lq)).sum(-1), 0.0, 1.0))
 
 
+def renyi_entropy(logp: np.ndarray, order: float | np.ndarray) -> float | np.ndarray:
+    """Rényi entropy of any real order α, along the last axis:
+
+        H_α(p) = 1/(1-α) log sum_{y in supp p} p(y)^α      (α ≠ 1),
+        H_1 = H(p),   H_∞ = -log max p,   H_-∞ = -log min_{supp p} p.
+
+    Non-increasing in α. ``order`` may be an array: the result has shape order.shape + logp.shape[:-1].
+    """
+    lp = _logp(logp, "logp")
+    a = np.asarray(order, dtype=np.float64)
+    if np.isnan(a).any():
+        raise ValueError(f"order must hold numbers, not NaN: {order!r}")
+    on = lp > -np.inf
+    inner = np.where(on, lp, 0.0)
+    values = []
+    for alpha in a.reshape(-1):
+        if alpha == 1.0:
+            v = np.asarray(entropy(lp))
+        elif alpha == np.inf:
+            v = -lp.max(axis=-1)
+        elif alpha == -np.inf:
+            v = -np.where(on, lp, np.inf).min(axis=-1)
+        else:
+            v = logsumexp(np.where(on, alpha * inner, -np.inf), axis=-1) / (1.0 - alpha)
+        values.append(v)
+    return _out(np.stack(values).reshape(a.shape + lp.shape[:-1]))
+
+
 def renyi(logp: np.ndarray, logq: np.ndarray, order: float) -> float | np.ndarray:
     """Rényi divergence of order α > 0:
 

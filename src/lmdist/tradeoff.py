@@ -142,13 +142,6 @@ def toy_world(seed: int = 42, size: int = 1000, alpha: float = 0.1, scaling: flo
     return ToyWorld(log_q=log_q, log_p=log_p, reward=log_q - log_p, beta=1.0, log_z=0.0)
 
 
-def entropy(log_q: np.ndarray) -> float:
-    """H(q) = −Σ_y q(y) log q(y), in nats (terms with q(y) = 0 count 0)."""
-    lq = np.asarray(log_q, dtype=np.float64)
-    q = np.exp(lq)
-    return float(-np.sum(np.where(q > 0, q * lq, 0.0)))
-
-
 def corpus_counts(log_q: np.ndarray, n_corpora: int, corpus_size: int, first_seed: int = 0) -> np.ndarray:
     """Counts (n_corpora, K) of corpora of ``corpus_size`` i.i.d. draws from q; corpus c is the multiset
     that ``numpy.random.RandomState(first_seed + c).choice(K, corpus_size, p=q)`` draws (inverse CDF

@@ -72,25 +72,6 @@ def varentropy(logq: np.ndarray) -> float:
     return moments(logq)[1]
 
 
-def renyi_entropy(logq: np.ndarray, order: float | np.ndarray) -> float | np.ndarray:
-    """H_a(q) = (1/(1 - a)) log sum_{y in supp q} q(y)^a for a != 1 (any real a, also a <= 0); H_1 = H(q);
-    H_inf = -log max q, H_-inf = -log min_{supp} q. Non-increasing in a. Elementwise in ``order``
-    (equal to ``largedev.renyi_cross_entropy(q, q, a)``)."""
-    lq = _q(logq)
-    a = np.asarray(order, dtype=np.float64)
-    if np.isnan(a).any():
-        raise ValueError("order must hold numbers, not NaN")
-    lq = lq[lq > -np.inf]
-    flat = a.reshape(-1)
-    out = np.empty(len(flat))
-    one, pinf, ninf = flat == 1.0, flat == np.inf, flat == -np.inf
-    mid = ~(one | pinf | ninf)
-    out[one] = float(np.exp(lq) @ -lq)
-    out[pinf], out[ninf] = -lq.max(), -lq.min()
-    out[mid] = logsumexp(flat[mid, None] * lq[None, :], axis=1) / (1.0 - flat[mid])
-    return it._out(out.reshape(a.shape))
-
-
 def information_cgf(logq: np.ndarray, lam: float | np.ndarray) -> float | np.ndarray:
     """Lambda(lam) = log E_q e^{lam I} = log sum_y q(y)^{1 - lam} = lam H_{1-lam}(q) (= 0 at lam = 0)."""
     lq = _q(logq)
