@@ -1,4 +1,4 @@
-"""Benchmark: lmdist.sampling.sample (one decoding loop that also scores) against the plain route.
+"""Benchmark: lmdist.lm.sampling.sample (one decoding loop that also scores) against the plain route.
 
 The plain route is what a paper's code does: ``model.generate(..., do_sample=True)`` with the adaptor as
 transformers' warpers, then a separate forward pass over prompt + completion to get the per-token
@@ -8,7 +8,7 @@ prompts, number of strings, completion length (EOS disabled in both, so every st
 the median is reported, at ``--batch-size`` and at the seed's batch of 2.
 
     .venv/bin/python benchmarks/sampling.py --random gpt2-small                    # CPU
-    .venv/bin/python benchmarks/sampling.py --model tiny-imdb                      # lmdist.models.load_lm
+    .venv/bin/python benchmarks/sampling.py --model tiny-imdb                      # lmdist.lm.models.load_lm
     python3 benchmarks/sampling.py --random-llama-7b --batch-size 16 --n-strings 64 --max-new-tokens 128
     python3 benchmarks/sampling.py --random-llama-7b --static-cache ...             # CUDA graphs
 
@@ -30,9 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout too
 
-from lmdist import adaptors as A  # noqa: E402
-from lmdist import sampling as S  # noqa: E402
-from lmdist.models import resolve_device  # noqa: E402
+from lmdist.exact import adaptors as A  # noqa: E402
+from lmdist.lm import sampling as S  # noqa: E402
+from lmdist.lm.models import resolve_device  # noqa: E402
 
 
 def stub_tokenizer(vocab_size: int) -> Any:
@@ -144,7 +144,7 @@ def plain(model: Any, tok: Any, prompts: list[str], adaptor: A.Adaptor, n_new: i
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="a name or folder for lmdist.models.load_lm")
+    src.add_argument("--model", help="a name or folder for lmdist.lm.models.load_lm")
     src.add_argument("--random", choices=["gpt2-small", "gpt2-tiny"], help="a randomly initialised GPT-2")
     src.add_argument("--random-llama-7b", action="store_true",
                      help="a randomly initialised Llama-2-7B-sized model (bfloat16, CUDA)")
@@ -174,9 +174,9 @@ def main(argv: list[str] | None = None) -> None:
         tok = stub_tokenizer(model.config.vocab_size)
     else:
         try:
-            from lmdist.models import load_lm
+            from lmdist.lm.models import load_lm
         except ImportError as err:
-            ap.error(f"--model needs lmdist.models.load_lm ({err}); use --random gpt2-small")
+            ap.error(f"--model needs lmdist.lm.models.load_lm ({err}); use --random gpt2-small")
         model, tok = load_lm(args.model)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, None: None}[args.dtype]
     model.to(device)

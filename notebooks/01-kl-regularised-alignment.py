@@ -21,8 +21,8 @@
 # and in the cases where a hypothesis fails (zero probabilities, infinite rewards, $\beta \to 0$ and
 # $\beta \to \infty$). We end with the reading of seed 004: RLHF is *reverse*-KL probability matching.
 #
-# The mathematics lives in three small modules: `lmdist.strings` (the toy world),
-# `lmdist.infotheory` (divergences in log space) and `lmdist.align` (the formulas of this chapter).
+# The mathematics lives in three small modules: `lmdist.exact.strings` (the toy world),
+# `lmdist.exact.infotheory` (divergences in log space) and `lmdist.exact.align` (the formulas of this chapter).
 
 # %% tags=["parameters"]
 profile = "default"    # smoke | default | paper
@@ -73,7 +73,8 @@ from IPython.display import display
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from lmdist import params, results, plots, strings, infotheory as it, align
+from lmdist.book import params, results, plots
+from lmdist.exact import strings, infotheory as it, align
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="01", title="KL-regularised alignment and its closed form", parameters=P,

@@ -92,8 +92,9 @@ import pandas as pd
 import seaborn as sns
 from scipy.optimize import brentq
 
-from lmdist import align, mixture, params, plots, results, strings
-from lmdist import infotheory as it
+from lmdist.exact import align, mixture, strings
+from lmdist.book import params, plots, results
+from lmdist.exact import infotheory as it
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="02", title="Preference tuning shrinks, but does not truncate: the mixture decomposition",

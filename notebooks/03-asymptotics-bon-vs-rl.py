@@ -29,7 +29,7 @@
 #   converge and $\mathrm{KL}/n\to0$ — but the KL itself **grows** like $\tfrac12\log n$;
 # * the same comparison on the bundled neural prior with a sentiment reward.
 #
-# The mathematics lives in `lmdist.align` (chapter 01), `lmdist.bestofn` and `lmdist.largedev`.
+# The mathematics lives in `lmdist.exact.align` (chapter 01), `lmdist.exact.bestofn` and `lmdist.exact.largedev`.
 
 # %% tags=["parameters"]
 profile = "default"    # smoke | default | paper
@@ -98,8 +98,9 @@ import seaborn as sns
 from IPython.display import display
 from scipy.special import logsumexp
 
-from lmdist import align, bestofn as bon, largedev as ld, params, plots, results
-from lmdist import infotheory as it
+from lmdist.exact import align, bestofn as bon, largedev as ld
+from lmdist.book import params, plots, results
+from lmdist.exact import infotheory as it
 
 P = params.from_namespace(globals())
 if max(P["neural_ns"]) >= P["n_samples"]:
@@ -680,7 +681,7 @@ plt.show()
 # ## A neural language model
 #
 # The bundled prior (a small GPT-2 trained on IMDB reviews) continues held-out review openings; the reward
-# is the sentiment classifier's log-odds of *positive* (`lmdist.rewards.sentiment`). For each prompt we draw
+# is the sentiment classifier's log-odds of *positive* (`lmdist.lm.rewards.sentiment`). For each prompt we draw
 # $K$ completions from the prior and score them once. From these:
 #
 # * **best-of-$N$**, $N<K$: the expected reward by the U-statistic $\sum_i r_{(i)}\binom{i-1}{N-1}/\binom KN$ (unbiased;
@@ -701,7 +702,7 @@ plt.show()
 # %%
 import torch
 
-from lmdist import data, models, rewards, sampling
+from lmdist.lm import data, models, rewards, sampling
 
 torch.set_num_threads(2)
 t_neural = time.time()

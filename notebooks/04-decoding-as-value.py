@@ -32,7 +32,7 @@
 # programming) on an exact toy world. Then it draws the trade-off curves of each knob, exactly on the
 # toy and with intervals on the bundled IMDB model.
 #
-# The mathematics lives in `lmdist.decoding`; guided sampling on a neural model in `lmdist.guidance`.
+# The mathematics lives in `lmdist.exact.decoding`; guided sampling on a neural model in `lmdist.lm.guidance`.
 
 # %% tags=["parameters"]
 profile = "default"    # smoke | default | paper
@@ -122,10 +122,11 @@ from IPython.display import display
 from scipy import stats
 from scipy.special import logsumexp
 
-from lmdist import adaptors as ad
-from lmdist import decoding as dc
-from lmdist import infotheory as it
-from lmdist import params, plots, results, strings
+from lmdist.exact import adaptors as ad
+from lmdist.exact import decoding as dc
+from lmdist.exact import infotheory as it
+from lmdist.book import params, plots, results
+from lmdist.exact import strings
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="04", title="Decoding as optimising an action-state value", parameters=P,
@@ -802,7 +803,7 @@ plt.show()
 #
 # Now the bundled IMDB model. The evidence is the first {glue:text}`nn-k-evidence` tokens of a held-out
 # review, the query the {glue:text}`nn-k-query` tokens that follow; "with evidence" decodes from
-# evidence ⊕ query, "without" from the query alone, fed the same tokens (`lmdist.guidance.sample_guided`).
+# evidence ⊕ query, "without" from the query alone, fed the same tokens (`lmdist.lm.guidance.sample_guided`).
 # Every string records, per step, the exact $\mathrm{KL}(\pi_t\|p_{e,t})$, $H(\pi_t)$ and
 # $\mathbb E_{\pi_t}g_t$; their sums along the string are unbiased estimates of the string-level
 # sensibleness, diversity and attribution (chain rule), with lower variance than log-ratios of sampled
@@ -812,7 +813,7 @@ plt.show()
 # %%
 import torch
 
-from lmdist import data, guidance, models, rewards
+from lmdist.lm import data, guidance, models, rewards
 
 if models.resolve_device(P["device"]).type == "cpu":
     torch.set_num_threads(1)   # a 4-layer model: thread synchronisation costs more than it saves (measured)

@@ -25,8 +25,8 @@
 #   anything there (neither does), and the normal approximation with a rigorous Berry–Esseen bracket, which does;
 # * a distribution of infinite entropy whose corpus averages drift upwards without limit.
 #
-# The mathematics lives in `lmdist.typicality` (with the cumulant generating function and the rate function
-# of `lmdist.largedev`, chapter 03).
+# The mathematics lives in `lmdist.exact.typicality` (with the cumulant generating function and the rate function
+# of `lmdist.exact.largedev`, chapter 03).
 
 # %% tags=["parameters"]
 profile = "default"    # smoke | default | paper
@@ -102,10 +102,10 @@ from scipy import stats
 from scipy.optimize import brentq
 from statsmodels.stats.proportion import proportion_confint
 
-from lmdist import infotheory as it
-from lmdist import largedev as ld
-from lmdist import params, plots, results
-from lmdist import typicality as ty
+from lmdist.exact import infotheory as it
+from lmdist.exact import largedev as ld
+from lmdist.book import params, plots, results
+from lmdist.exact import typicality as ty
 
 P = params.from_namespace(globals())
 if not 2 <= len(P["fig_q"]) <= 4 or abs(sum(P["fig_q"]) - 1) > 1e-9 or min(P["fig_q"]) <= 0:

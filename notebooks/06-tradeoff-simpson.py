@@ -27,7 +27,7 @@
 # * repeats the experiment on the bundled neural models (a DPO-aligned prior and a sentiment reward), with
 #   the DPO implicit reward given the sign its definition gives.
 #
-# The mathematics lives in `lmdist.tradeoff`; chapter 05 treats typicality itself.
+# The mathematics lives in `lmdist.exact.tradeoff`; chapter 05 treats typicality itself.
 
 # %% tags=["parameters"]
 profile = "default"    # smoke | default | paper
@@ -104,9 +104,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from lmdist import params, plots, results
-from lmdist import infotheory as it
-from lmdist import tradeoff as tr
+from lmdist.book import params, plots, results
+from lmdist.exact import infotheory as it
+from lmdist.exact import tradeoff as tr
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="06", title="The probability–quality trade-off and Simpson's paradox", parameters=P,
@@ -439,7 +439,7 @@ plt.show()
 # %%
 import torch
 
-from lmdist import corpora, data, models, rewards
+from lmdist.lm import corpora, data, models, rewards
 
 torch.set_num_threads(2)
 t_neural = time.time()
@@ -638,7 +638,7 @@ plt.show()
 # ways (one forward pass each) and recompute the within-prompt correlations.
 
 # %%
-from lmdist import sampling
+from lmdist.lm import sampling
 
 with_prompt = sampling.score(ref, ref_tok, list(corpus.prompts[i] for i in g), list(corpus.prior_token_ids),
                              batch_size=64, device=P["device"], progress=False)

@@ -30,7 +30,7 @@
 # * repeats the experiment on the bundled neural models (policy `tiny-imdb-positive`, prior `tiny-imdb`, a
 #   sentiment reward).
 #
-# The mathematics lives in `lmdist.adaptors`, `lmdist.imha` and `lmdist.globalnorm`.
+# The mathematics lives in `lmdist.exact.adaptors`, `lmdist.exact.imha` and `lmdist.exact.globalnorm`.
 
 # %% tags=["parameters"]
 profile = "default"        # smoke | default | paper
@@ -100,12 +100,12 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from lmdist import globalnorm as gn
-from lmdist import infotheory as it
-from lmdist import params, plots, results
-from lmdist import strings as st
-from lmdist import adaptors as ad
-from lmdist.imha import chain_ess, imha_chain
+from lmdist.exact import globalnorm as gn
+from lmdist.exact import infotheory as it
+from lmdist.book import params, plots, results
+from lmdist.exact import strings as st
+from lmdist.exact import adaptors as ad
+from lmdist.exact.imha import chain_ess, imha_chain
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="07", title="Sampling adaptors and globally normalised sampling", parameters=P,
@@ -571,7 +571,7 @@ plt.show()
 # %%
 import torch
 
-from lmdist import corpora, data, models, rewards
+from lmdist.lm import corpora, data, models, rewards
 
 torch.set_num_threads(2)
 t_neural = time.time()

@@ -1,4 +1,4 @@
-"""lmdist.adaptors: sampling adaptors on normalised next-token distributions, and against transformers."""
+"""lmdist.exact.adaptors: sampling adaptors on normalised next-token distributions, and against transformers."""
 
 import math
 import zlib
@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 from scipy.special import logsumexp
 
-from lmdist import adaptors as A
-from lmdist import infotheory as it
-from lmdist.sampling import _Adapter, logits_processors
+from lmdist.exact import adaptors as A
+from lmdist.exact import infotheory as it
+from lmdist.lm.sampling import _Adapter, logits_processors
 
 FAST = settings(max_examples=60, deadline=None)
 TRUNCATIONS = (A.TopK, A.TopP, A.MinP, A.TypicalP, A.Epsilon, A.Eta)
@@ -206,7 +206,7 @@ def test_from_spec_order_aliases_and_off_values():
 
 def test_tables_of_a_toy_model():
     """Applied row by row to a ToyLM's next-symbol table (V tokens + EOS)."""
-    from lmdist.strings import StringSpace, random_lm
+    from lmdist.exact.strings import StringSpace, random_lm
     lm = random_lm(StringSpace(3, 3), np.random.default_rng(1))
     a = A.from_spec({"temperature": 0.5, "top_k": 2})
     table = A.adapted_table(a, lm.next_logprobs)

@@ -1,4 +1,4 @@
-"""lmdist.align: the Gibbs solution of KL-regularised alignment and everything built on it."""
+"""lmdist.exact.align: the Gibbs solution of KL-regularised alignment and everything built on it."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from lmdist import align, infotheory as it, strings
+from lmdist.exact import align, infotheory as it, strings
 
 FAST = settings(max_examples=40, deadline=None)
 

@@ -1,4 +1,4 @@
-"""lmdist.bestofn: exact best-of-N with ties, its KL and reward, the bounds, and SNIS."""
+"""lmdist.exact.bestofn: exact best-of-N with ties, its KL and reward, the bounds, and SNIS."""
 
 import itertools
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lmdist import bestofn as bon, infotheory as it
+from lmdist.exact import bestofn as bon, infotheory as it
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -104,7 +104,7 @@ def test_expected_reward_and_u_statistics():
 
 
 def test_snis_matches_exact_tilt_on_a_finite_space():
-    from lmdist import align
+    from lmdist.exact import align
     rng = np.random.default_rng(0)
     lp = it.normalize(rng.normal(size=6))
     r = rng.normal(size=6)

@@ -1,9 +1,9 @@
-"""lmdist.corpora: sampling from a policy and scoring under a prior and a reward."""
+"""lmdist.lm.corpora: sampling from a policy and scoring under a prior and a reward."""
 
 import numpy as np
 import pytest
 
-from lmdist import corpora, models, rewards
+from lmdist.lm import corpora, models, rewards
 
 
 @pytest.fixture(scope="module")

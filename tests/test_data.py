@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from lmdist import data
+from lmdist.lm import data
 
 
 def test_split_sizes_are_80_10_10_and_balanced():

@@ -1,4 +1,4 @@
-"""Decoding as maximising an action-state value (lmdist.decoding) and guided sampling (lmdist.guidance)."""
+"""Decoding as maximising an action-state value (lmdist.exact.decoding) and guided sampling (lmdist.lm.guidance)."""
 
 import math
 
@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lmdist import adaptors as ad
-from lmdist import align, decoding as dc, strings
-from lmdist import infotheory as it
+from lmdist.exact import adaptors as ad
+from lmdist.exact import align, decoding as dc, strings
+from lmdist.exact import infotheory as it
 
 logits = st.integers(2, 12).flatmap(
     lambda k: arrays(np.float64, k, elements=st.floats(-20, 20, allow_nan=False, allow_infinity=False)))
@@ -151,7 +151,7 @@ def test_fudge_is_exact_at_lambda_one_only():
 
 def test_guided_sampling_reproduces_plain_sampling():
     torch = pytest.importorskip("torch")
-    from lmdist import guidance, models, sampling
+    from lmdist.lm import guidance, models, sampling
 
     torch.set_num_threads(1)
     model, tok = models.load_lm("tiny-imdb", device="cpu")

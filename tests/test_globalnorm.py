@@ -1,15 +1,15 @@
-"""lmdist.globalnorm: local vs global normalisation, the exact IMHA kernel, the seed's pool scheme."""
+"""lmdist.exact.globalnorm: local vs global normalisation, the exact IMHA kernel, the seed's pool scheme."""
 
 import math
 
 import numpy as np
 import pytest
 
-from lmdist import adaptors as ad
-from lmdist import globalnorm as gn
-from lmdist import infotheory as it
-from lmdist import strings as st
-from lmdist.imha import imha_chain
+from lmdist.exact import adaptors as ad
+from lmdist.exact import globalnorm as gn
+from lmdist.exact import infotheory as it
+from lmdist.exact import strings as st
+from lmdist.exact.imha import imha_chain
 
 
 @pytest.fixture(scope="module")

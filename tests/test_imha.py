@@ -1,4 +1,4 @@
-"""lmdist.imha: IMHA's accept/reject step and the effective sample size, checked on an exact toy LM.
+"""lmdist.exact.imha: IMHA's accept/reject step and the effective sample size, checked on an exact toy LM.
 
 On a finite string space the globally normalised adapted distribution π ∝ prod_t γ̃(p(.|y<t))(y_t) and
 the locally normalised sampler q̃ are exact, so the chain's empirical distribution can be compared
@@ -18,10 +18,10 @@ import math
 import numpy as np
 import pytest
 
-from lmdist import adaptors as A
-from lmdist import infotheory as it
-from lmdist.imha import autocorrelation, chain_ess, effective_sample_size, imha_chain, max_weight_ratio
-from lmdist.strings import StringSpace, random_lm, sequence_logscores
+from lmdist.exact import adaptors as A
+from lmdist.exact import infotheory as it
+from lmdist.exact.imha import autocorrelation, chain_ess, effective_sample_size, imha_chain, max_weight_ratio
+from lmdist.exact.strings import StringSpace, random_lm, sequence_logscores
 
 DELTA = 1e-4
 LENGTHS = (1_000, 10_000, 100_000, 400_000)

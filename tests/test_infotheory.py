@@ -1,4 +1,4 @@
-"""lmdist.infotheory: divergences in log space, with zeros handled exactly."""
+"""lmdist.exact.infotheory: divergences in log space, with zeros handled exactly."""
 
 import math
 
@@ -8,7 +8,7 @@ import scipy.stats
 from hypothesis import given, settings, strategies as st
 from scipy.special import logsumexp
 
-from lmdist import infotheory as it
+from lmdist.exact import infotheory as it
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -1,4 +1,4 @@
-"""lmdist.largedev: CGF, rate function, exact lattice tails, Bahadur-Rao, the memoryless tilt."""
+"""lmdist.exact.largedev: CGF, rate function, exact lattice tails, Bahadur-Rao, the memoryless tilt."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy.stats import binom
 
-from lmdist import align, infotheory as it, largedev as ld
+from lmdist.exact import align, infotheory as it, largedev as ld
 
 FAST = settings(max_examples=40, deadline=None)
 

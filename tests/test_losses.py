@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from lmdist import losses
+from lmdist.lm import losses
 
 
 def numpy_dpo(pw, pl, rw, rl, beta, eps=0.0):

@@ -1,4 +1,4 @@
-"""Tests of lmdist.mixture: Lemma 1, the total probability masses, the corrected Theorem 2,
+"""Tests of lmdist.exact.mixture: Lemma 1, the total probability masses, the corrected Theorem 2,
 the seed's counterexample, and the contrastive logits (sequence level and token by token)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmdist import align, infotheory as it, mixture, strings
+from lmdist.exact import align, infotheory as it, mixture, strings
 
 
 def _instance(seed: int) -> mixture.Instance:

@@ -8,7 +8,7 @@ import torch
 from tokenizers import Tokenizer, models as tk_models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from lmdist import models
+from lmdist.lm import models
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import NOTEBOOKS
-from lmdist import params
+from lmdist.book import params
 
 pytestmark = pytest.mark.notebooks
 

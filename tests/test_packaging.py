@@ -3,6 +3,7 @@
 import re
 import tomllib
 
+import pytest
 import yaml
 
 from conftest import ROOT
@@ -56,33 +57,54 @@ def test_toc_lists_exactly_the_notebooks():
     assert chapters == sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.py"))
 
 
-MATHEMATICS = ("strings", "infotheory", "align", "mixture", "bestofn", "largedev", "decoding", "adaptors", "imha", "tradeoff", "typicality", "globalnorm")
-ENGINE = ("data", "models", "rewards", "batched", "sampling", "guidance", "losses", "zoo", "cache", "corpora")
-MACHINERY = ("params", "results", "report", "plots", "cli")
+LAYERS = ("exact", "lm", "book")  # each may import only the layers before it
+THIRD_PARTY_FORBIDDEN = {"exact": {"torch", "transformers"}, "lm": set(), "book": set()}
 
 
-def imported(module: str) -> set[str]:
-    """Top-level packages and lmdist modules that `module` imports."""
+def imports_of(path) -> set[str]:
+    """Dotted names that a module imports (relative imports resolved against its package)."""
     import ast
 
-    tree = ast.parse((ROOT / "src" / "lmdist" / f"{module}.py").read_text())
+    package = ".".join(path.relative_to(ROOT / "src").with_suffix("").parts[:-1])
     out = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            base = "lmdist" if node.level else node.module
-            out |= {f"lmdist.{a.name}" for a in node.names} if base == "lmdist" else {f"{base}"}
-    return {n if n.startswith("lmdist.") else n.split(".")[0] for n in out}
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            out |= {f"{base}.{a.name}" for a in node.names} | {base}
+    return out
 
 
-def test_layers_import_only_downward():
-    """The mathematics imports neither torch nor the engine; the engine never imports the machinery."""
-    for module in MATHEMATICS:
-        names = imported(module)
-        assert not names & {"torch", "transformers"}, module
-        assert not {n for n in names if n.startswith("lmdist.")} - {f"lmdist.{m}" for m in MATHEMATICS}, module
-    for module in ENGINE:
-        assert not {n for n in imported(module) if n.removeprefix("lmdist.") in MACHINERY}, module
-    listed = set(MATHEMATICS + ENGINE + MACHINERY)
-    assert {p.stem for p in (ROOT / "src" / "lmdist").glob("*.py")} - {"__init__"} == listed
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layers_import_only_downward(layer):
+    """exact <- lm <- book: a module imports lmdist only from its own layer or the layers before it."""
+    allowed = LAYERS[: LAYERS.index(layer) + 1]
+    modules = sorted((ROOT / "src" / "lmdist" / layer).glob("*.py"))
+    assert modules, layer
+    for path in modules:
+        names = imports_of(path)
+        inner = {n for n in names if n.startswith("lmdist.")}
+        bad = {n for n in inner if n.split(".")[1] not in allowed}
+        assert not bad, f"{path.name} ({layer}) imports {sorted(bad)}"
+        assert not {n.split(".")[0] for n in names} & THIRD_PARTY_FORBIDDEN[layer], path.name
+
+
+def test_every_module_sits_in_a_layer():
+    top = {p.name for p in (ROOT / "src" / "lmdist").iterdir() if p.name != "__pycache__"}
+    assert top == {"__init__.py", *LAYERS}
+
+
+@pytest.mark.parametrize("package", ["lmdist", "lmdist.exact"])
+def test_importing_the_mathematics_never_imports_torch(package):
+    import subprocess
+    import sys
+
+    exact = sorted(p.stem for p in (ROOT / "src" / "lmdist" / "exact").glob("[a-z]*.py"))
+    code = (f"import sys, importlib; [importlib.import_module('{package}.' + m) for m in {exact!r}]"
+            if package == "lmdist.exact" else f"import sys, {package}")
+    code += "; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

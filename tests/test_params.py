@@ -1,9 +1,9 @@
-"""lmdist.params: profiles fill only what was not set, and every bad value fails early and clearly."""
+"""lmdist.book.params: profiles fill only what was not set, and every bad value fails early and clearly."""
 
 import pytest
 
-from lmdist import params
-from lmdist.params import ParameterError, Spec
+from lmdist.book import params
+from lmdist.book.params import ParameterError, Spec
 
 RULES = {
     "seed": {"type": "int", "min": 0, "doc": "seed"},

@@ -1,8 +1,8 @@
-"""lmdist.report: the status of a claim against a seed's figure."""
+"""lmdist.book.report: the status of a claim against a seed's figure."""
 
 import pytest
 
-from lmdist import report
+from lmdist.book import report
 
 
 @pytest.mark.parametrize("paper, ours, interval, expected", [
@@ -33,7 +33,7 @@ def test_status(claim, value, expected):
 
 
 def test_table_lists_every_claim_of_every_file(tmp_path):
-    from lmdist import results
+    from lmdist.book import results
 
     for stem, ids in (("01-a", ["x", "y"]), ("02-b", ["z"])):
         rec = results.Recorder(chapter=stem[:2], title=stem, parameters={"profile": "smoke"})

@@ -1,4 +1,4 @@
-"""lmdist.results: the results file's schema, JSON encoding and determinism."""
+"""lmdist.book.results: the results file's schema, JSON encoding and determinism."""
 
 import json
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lmdist import results
+from lmdist.book import results
 
 
 def make(parameters=None):

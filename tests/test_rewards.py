@@ -8,7 +8,7 @@ import torch
 from tokenizers import Tokenizer, models as tk_models, pre_tokenizers
 from transformers import GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
 
-from lmdist import data, rewards
+from lmdist.lm import data, rewards
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""lmdist.sampling: the batched sampler with a KV cache, scoring, and IMHA on a tiny random GPT-2."""
+"""lmdist.lm.sampling: the batched sampler with a KV cache, scoring, and IMHA on a tiny random GPT-2."""
 
 import math
 
@@ -9,8 +9,8 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from lmdist import adaptors as A
-from lmdist import sampling as S
+from lmdist.exact import adaptors as A
+from lmdist.lm import sampling as S
 
 VOCAB = 16  # small, so that EOS (id 15) comes up often
 EOS = VOCAB - 1

@@ -1,4 +1,4 @@
-"""lmdist.strings: the string space's indexing and the toy autoregressive models."""
+"""lmdist.exact.strings: the string space's indexing and the toy autoregressive models."""
 
 import itertools
 import time
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from lmdist import strings
+from lmdist.exact import strings
 
 
 def brute_force_logp(lm: strings.ToyLM) -> np.ndarray:

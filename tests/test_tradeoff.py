@@ -1,4 +1,4 @@
-"""lmdist.tradeoff: the seed's toy world, corpora, the identity, typicality and the correlation estimators."""
+"""lmdist.exact.tradeoff: the seed's toy world, corpora, the identity, typicality and the correlation estimators."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lmdist import infotheory as it
-from lmdist import tradeoff as tr
+from lmdist.exact import infotheory as it
+from lmdist.exact import tradeoff as tr
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""lmdist.typicality: information moments, Renyi entropies, Chebyshev and Chernoff bounds, the exact law of the
+"""lmdist.exact.typicality: information moments, Renyi entropies, Chebyshev and Chernoff bounds, the exact law of the
 corpus average, the seed's Dirichlet toy and the log-log tail of infinite entropy."""
 
 import math
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 from scipy.stats import binom, norm
 
-from lmdist import infotheory as it
-from lmdist import largedev as ld
-from lmdist import typicality as ty
+from lmdist.exact import infotheory as it
+from lmdist.exact import largedev as ld
+from lmdist.exact import typicality as ty
 
 FAST = settings(max_examples=40, deadline=None)
 

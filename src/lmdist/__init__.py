@@ -1,16 +1,12 @@
 """lmdist: the shared module of the book *What alignment and decoding do to a language model's distribution*.
 
-Three layers, arrows only downward:
+Three subpackages, imports only downward (``exact`` ← ``lm`` ← ``book``; a test checks it by prefix):
 
-* the mathematics (numpy/scipy only): :mod:`lmdist.strings`, :mod:`lmdist.infotheory`,
-  :mod:`lmdist.align`, :mod:`lmdist.mixture`, :mod:`lmdist.bestofn`, :mod:`lmdist.largedev`,
-  :mod:`lmdist.decoding`, :mod:`lmdist.adaptors`, :mod:`lmdist.imha`, :mod:`lmdist.typicality`,
-  :mod:`lmdist.tradeoff`, :mod:`lmdist.globalnorm`;
-* the language-model engine (torch, transformers): :mod:`lmdist.data`, :mod:`lmdist.models`,
-  :mod:`lmdist.rewards`, :mod:`lmdist.batched`, :mod:`lmdist.sampling`, :mod:`lmdist.guidance`,
-  :mod:`lmdist.losses`, :mod:`lmdist.zoo`, :mod:`lmdist.corpora`;
-* the book's machinery: :mod:`lmdist.params`, :mod:`lmdist.results`, :mod:`lmdist.report`,
-  :mod:`lmdist.plots`, :mod:`lmdist.cli`.
+* :mod:`lmdist.exact` — the mathematics, numpy and scipy only, one module per concept;
+* :mod:`lmdist.lm` — the language-model engine (torch, transformers); usable without the book;
+* :mod:`lmdist.book` — the book's machinery: running chapters, parameters, claims, report, plots, the CLI.
+
+Importing ``lmdist`` (or ``lmdist.exact``) never imports torch.
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """Sampling and scoring with sampling adaptors on transformers language models (the engine).
 
-The adaptors themselves are mathematics (:mod:`lmdist.adaptors`, numpy); here each one is mapped to
+The adaptors themselves are mathematics (:mod:`lmdist.exact.adaptors`, numpy); here each one is mapped to
 transformers' own logits warper (``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ...), applied —
 unlike in ``generate`` — to the *normalised* log-probabilities log_softmax(logits), so that the
 warpers' output is the adaptor's log γ̃ of the normalised distribution. For every token of every string
@@ -37,10 +37,10 @@ from transformers import (
 )
 from transformers.generation.logits_process import LogitsProcessor
 
-from lmdist import adaptors as ad
-from lmdist.imha import Chain, chain_ess, imha_chain
-from lmdist import batched as bt
-from lmdist.models import resolve_device
+from lmdist.exact import adaptors as ad
+from lmdist.exact.imha import Chain, chain_ess, imha_chain
+from lmdist.lm import decode as bt
+from lmdist.lm.models import resolve_device
 
 AdaptorLike = ad.Adaptor | dict | str | None
 
@@ -194,7 +194,7 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_t
     index and the sample's index through ``torch.Generator``), so results do not depend on
     ``batch_size`` beyond float rounding. ``eos_token_id`` defaults to the model's generation config,
     then the tokenizer's; ``[]`` means never stop early. Returns ``len(prompts) * n`` completions,
-    prompt-major. ``static_cache=True`` decodes with :class:`lmdist.batched.StaticDecoder` (a fixed-size
+    prompt-major. ``static_cache=True`` decodes with :class:`lmdist.lm.decode.StaticDecoder` (a fixed-size
     KV cache; on CUDA each decode step is replayed as a CUDA graph): the same strings up to float
     rounding, for large models with small batches, where launch overhead bounds the speed.
     """
@@ -345,7 +345,7 @@ def score(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Seque
 class IMHAResult:
     """An IMHA run on a language model: the proposals (:class:`Completion`, i.i.d. from the local
     sampler q̃), the chain over them, and its states as completions. ``ess`` is the effective sample
-    size (Geyer's initial monotone sequence, :func:`lmdist.imha.effective_sample_size`) of the
+    size (Geyer's initial monotone sequence, :func:`lmdist.exact.imha.effective_sample_size`) of the
     model log-probability log p(y | x) along the chain."""
 
     proposals: list[Completion]

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lmdist.results import from_json, load
+from lmdist.book.results import from_json, load
 
 
 def status(claim: dict[str, Any], value: Any) -> str:

@@ -22,11 +22,11 @@ whose maximiser over the simplex is, by the Lagrangian σ(a) − τ(log π(a) + 
 with max V = τ log Σ_a exp(σ(a)/τ) (resp. max σ) and, for every π, the exact identity
 V_τ(π) = max V − τ KL(π ‖ π*). The per-algorithm functions say which (σ, τ) they are.
 
-The sequence-level (dynamic-programming) view lives on a :class:`lmdist.strings.StringSpace`:
+The sequence-level (dynamic-programming) view lives on a :class:`lmdist.exact.strings.StringSpace`:
 :func:`bellman` solves the soft Bellman equation for per-step scores (and an optional terminal
 reward), :func:`sequence_objective` evaluates any policy table exactly, and :func:`myopic_policy`
 is the per-step optimum that ignores the future. numpy and scipy only; divergences come from
-:mod:`lmdist.infotheory`, temperature and greedy from :mod:`lmdist.adaptors`.
+:mod:`lmdist.exact.infotheory`, temperature and greedy from :mod:`lmdist.exact.adaptors`.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from lmdist import adaptors as ad
-from lmdist import infotheory as it
-from lmdist import strings
-from lmdist.strings import StringSpace
+from lmdist.exact import adaptors as ad
+from lmdist.exact import infotheory as it
+from lmdist.exact import strings
+from lmdist.exact.strings import StringSpace
 
 LOG2 = math.log(2.0)
 

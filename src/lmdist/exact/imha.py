@@ -9,7 +9,7 @@ else stays at y. Its stationary distribution is π. With w* = max_y π(y)/q(y) (
 chain is uniformly ergodic, ||P^n(y, .) - π||_TV <= (1 - 1/w*)^n (Mengersen & Tweedie, 1996), and
 its spectrum lies in [0, 1 - 1/w*] (Liu, 1996). For sampling adaptors π̃ = prod_t γ̃_t(y_t), the
 globally normalised adapted model, and q = prod_t q̃_t(y_t), the locally normalised sampler, so
-log w(y) = sum_t log Z_t(y_<t) (see :mod:`lmdist.adaptors`).
+log w(y) = sum_t log Z_t(y_<t) (see :mod:`lmdist.exact.adaptors`).
 """
 
 from __future__ import annotations

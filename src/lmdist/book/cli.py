@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from lmdist import cache, params, report, results
+from lmdist.lm import cache
+from lmdist.book import params, report, results
 
 EXECUTED = Path("book/_executed")
 
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "path":
         print(cache.root())
     else:
-        shutil.rmtree(cache.root(), ignore_errors=True)
-        print(f"lmdist cache: cleared {cache.root()}", file=sys.stderr)
+        print(f"lmdist cache: cleared {cache.clear()}", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Local vs global normalisation of sampling adaptors, exactly on a finite string space (numpy only).
 
-A sampling adaptor γ̃ (:mod:`lmdist.adaptors`) acts on each *normalised* next-token distribution
+A sampling adaptor γ̃ (:mod:`lmdist.exact.adaptors`) acts on each *normalised* next-token distribution
 p_t = p(· | y_<t). Sampling token by token draws from the **locally normalised** adapted model
 
     q̃(y) = prod_t γ̃(p_t)(y_t) / Z_t,      Z_t = sum_v γ̃(p_t)(v),
@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from lmdist import adaptors as ad
-from lmdist import infotheory as it
-from lmdist import strings as st
-from lmdist.imha import Chain, imha_chain
+from lmdist.exact import adaptors as ad
+from lmdist.exact import infotheory as it
+from lmdist.exact import strings as st
+from lmdist.exact.imha import Chain, imha_chain
 
 # --------------------------------------------------------------------------- the seed's settings
 
@@ -92,7 +92,7 @@ def with_default_top_k(spec: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Adapted:
-    """An adaptor applied to every next-token row of a :class:`lmdist.strings.ToyLM`, per string y:
+    """An adaptor applied to every next-token row of a :class:`lmdist.exact.strings.ToyLM`, per string y:
 
     * ``log_weight`` = log π̃(y) = sum_t log γ̃(p_t)(y_t)  (-inf outside the kept set);
     * ``log_local``  = log q̃(y) = sum_t log q̃_t(y_t)     (normalised: what token-by-token sampling draws);
@@ -234,7 +234,7 @@ def imha_kernel(log_target: np.ndarray, log_proposal: np.ndarray) -> IMHAKernel:
              = 1 - [ sum_{w(y') >= w(y)} q(y') + (1/w(y)) sum_{w(y') < w(y)} π(y') ]
 
     the probability that the chain stays at y for another reason than proposing y itself (the
-    self-proposal counts as an accepted move, as in :func:`lmdist.imha.imha_chain`)."""
+    self-proposal counts as an accepted move, as in :func:`lmdist.exact.imha.imha_chain`)."""
     pi, q, w = _weights(log_target, log_proposal)
     on = np.flatnonzero(q > 0)
     order = on[np.argsort(w[on], kind="stable")]
@@ -369,7 +369,7 @@ def hoeffding_halfwidth(n: int, value_range: float, delta: float) -> float:
 def independent_chains(log_target: np.ndarray, log_proposal: np.ndarray, n_chains: int, n_steps: int,
                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``n_chains`` independent IMHA chains of ``n_steps`` accept/reject steps, each on its own
-    ``n_steps + 1`` fresh proposals from q (:func:`lmdist.imha.imha_chain`). Returns (final state of
+    ``n_steps + 1`` fresh proposals from q (:func:`lmdist.exact.imha.imha_chain`). Returns (final state of
     each chain, whether its last step accepted): i.i.d. draws from μ_n = q P^n and Bernoulli
     variables of mean :func:`acceptance_probability` (μ_{n-1}), which the exact kernel predicts."""
     if n_chains < 1 or n_steps < 1:

@@ -5,7 +5,7 @@ A reference model is written as a mixture of an "aligned" and an "unaligned" com
     p_ref(y) = α p_A(y) + (1 − α) p_U(y),                                   (2)
 
 and the KL-regularised optimum is the Gibbs tilt p_θ(y) = p_ref(y) e^{r(y)/β} / Z (chapter 01,
-:func:`lmdist.align.gibbs`). This module holds the formulas of chapter 02: the weights of Lemma 1,
+:func:`lmdist.exact.align.gibbs`). This module holds the formulas of chapter 02: the weights of Lemma 1,
 the total probability masses (TPM) of Theorem 2, the seed's hypotheses and the corrected condition,
 a broad generator of random instances, and the contrastive logits at the sequence level and token
 by token (with the prefix marginals that turn a distribution over strings into next-token
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from lmdist import align, infotheory, strings
+from lmdist.exact import align, infotheory, strings
 
 __all__ = [
     "Mixture", "Instance", "safe_log", "rounding_scale", "tolerance", "tuned", "log_tuned_weights", "tuned_weights",
@@ -505,7 +505,7 @@ def contrastive_table(space: strings.StringSpace, log_p_theta: np.ndarray, log_p
         c(· | h) = softmax(a · log p_θ(· | h) − b · log p_ref(· | h))
 
     over the V tokens and EOS, tokens with p_ref(v | h) = 0 excluded (their logit is −inf); the
-    conditionals of p_θ and p_ref come from :func:`lmdist.strings.next_token_table`.
+    conditionals of p_θ and p_ref come from :func:`lmdist.exact.strings.next_token_table`.
     """
     tt = strings.next_token_table(space, log_p_theta)
     tr = strings.next_token_table(space, log_p_ref)

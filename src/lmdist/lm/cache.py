@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,3 +24,9 @@ def entry(name: str, **key: Any) -> Path:
     path = root() / f"{name}-{digest}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def clear() -> Path:
+    """Remove every entry; return the root that was cleared."""
+    shutil.rmtree(root(), ignore_errors=True)
+    return root()

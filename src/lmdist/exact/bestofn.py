@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from . import infotheory as it
+from lmdist.exact import infotheory as it
 
 _LOG2 = math.log(2.0)
 

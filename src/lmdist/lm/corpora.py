@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmdist import batched as bt
-from lmdist import sampling
-from lmdist.sampling import AdaptorLike
+from lmdist.lm import decode as bt
+from lmdist.lm import sampling
+from lmdist.lm.sampling import AdaptorLike
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def sample_corpus(policy: Any, tokenizer: Any, prior: Any, prompts: Sequence[str
                   seed: int = 0, batch_size: int = 64, device: str | torch.device = "auto",
                   prior_tokenizer: Any = None, progress: bool | None = None) -> Corpus:
     """``n`` strings per prompt from the policy under ``adaptor`` (locally normalised, as
-    :func:`lmdist.sampling.sample`), scored under the prior (prompt included) and by ``reward``.
+    :func:`lmdist.lm.sampling.sample`), scored under the prior (prompt included) and by ``reward``.
     ``prior_tokenizer`` defaults to ``tokenizer``. Deterministic for a given ``seed``."""
     prior_tokenizer = tokenizer if prior_tokenizer is None else prior_tokenizer
     comps = sampling.sample(policy, tokenizer, prompts, n, max_new_tokens, adaptor=adaptor, seed=seed,

@@ -7,7 +7,7 @@ prompt is common to all completions, so comparisons between completions of the s
 preference pairs) are about the completions alone; across prompts, the prompt's own tone counts.
 
 * :func:`sentiment` — log-odds P(positive)/P(negative) of a TF-IDF + logistic-regression classifier
-  fitted on the train split of :mod:`lmdist.data`, cached after the first fit;
+  fitted on the train split of :mod:`lmdist.lm.data`, cached after the first fit;
 * :func:`vader` — VADER's compound score in [−1, 1] (a lexicon and rules; no fitting);
 * :func:`hf_classifier` — the log-odds of one label of any Hugging Face sequence classifier
   (a local folder or an id already in the local cache).
@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from lmdist import cache, data
+from lmdist.lm import cache, data
 
 Reward = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
@@ -45,7 +45,7 @@ def join(prompts: Sequence[str], completions: Sequence[str]) -> list[str]:
 class SentimentReward:
     """r(x, y) = log P(positive | x ⊕ y) − log P(negative | x ⊕ y) = w·tfidf(x ⊕ y) + b.
 
-    ``test_accuracy`` is the classifier's accuracy on the test split of :mod:`lmdist.data`
+    ``test_accuracy`` is the classifier's accuracy on the test split of :mod:`lmdist.lm.data`
     (a review counts as positive when r > 0).
     """
 
@@ -91,7 +91,7 @@ def sentiment(ngram_max: int = 1, min_df: int = 2, max_features: int | None = 20
               refit: bool = False) -> SentimentReward:
     """The TF-IDF + logistic-regression sentiment reward (log-odds of *positive*).
 
-    Fitted on the train split of :mod:`lmdist.data` the first time, then loaded from
+    Fitted on the train split of :mod:`lmdist.lm.data` the first time, then loaded from
     ``cache.entry("sentiment", ...)``, keyed by every parameter here, the split sizes and the
     scikit-learn version. ``refit=True`` fits again and overwrites the entry.
     """
@@ -191,7 +191,7 @@ def hf_classifier(name_or_path: str | Path, label: str | int, device: str = "aut
     code, no download)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from lmdist.models import prepare_tokenizer, resolve_device
+    from lmdist.lm.models import prepare_tokenizer, resolve_device
 
     dev = resolve_device(device)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

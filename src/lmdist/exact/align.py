@@ -27,7 +27,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from . import infotheory as it
+from lmdist.exact import infotheory as it
 
 
 def _reward(r: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Guided sampling: decoding with a per-step policy computed from several next-token distributions.
 
-:func:`lmdist.sampling.sample` applies a fixed sampling adaptor to one model. Guidance needs more:
+:func:`lmdist.lm.sampling.sample` applies a fixed sampling adaptor to one model. Guidance needs more:
 at every step the policy π_t is a function of *several* next-token distributions of the same
 string — the model with the evidence in its context and without it (classifier-free guidance,
 KL-divergence guided temperature), or one model and a discriminator of the extended prefixes
@@ -10,14 +10,14 @@ pair with its own KV cache, feeds them the same sampled token, and at every step
     policy(logps, state) -> log π_t        logps: float64 array (K, B, V) of log p_k(· | context_k, y_<t)
 
 (normalised), drawing y_t from π_t by inverse CDF with the same per-string uniforms as
-:func:`lmdist.sampling.sample` (so π = p_0 gives exactly the strings ``sample`` draws with no adaptor).
+:func:`lmdist.lm.sampling.sample` (so π = p_0 gives exactly the strings ``sample`` draws with no adaptor).
 For every token it records log π_t(y_t) and log p_k(y_t | ·), and the exact per-step quantities
 
     KL(π_t ‖ p_k,t),   H(π_t),   KL(p_0,t ‖ p_k,t),
 
 whose sums along a string are, in expectation, the sequence-level KL(π ‖ p_k), H(π) and the
 expected KL between the streams (chain rule): low-variance estimators of the chapter-04 trade-off.
-The policies themselves are mathematics (:mod:`lmdist.decoding`); :func:`fudge_policy` wraps
+The policies themselves are mathematics (:mod:`lmdist.exact.decoding`); :func:`fudge_policy` wraps
 classifier guidance with a sequence-level reward (rescore the top-k next tokens with the reward of
 the extended prefix).
 """
@@ -31,9 +31,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from lmdist import decoding as dc
-from lmdist import infotheory as it
-from lmdist import batched as bt
+from lmdist.exact import decoding as dc
+from lmdist.exact import infotheory as it
+from lmdist.lm import decode as bt
 
 
 @dataclass
@@ -215,8 +215,8 @@ def fudge_policy(reward: Callable[[Sequence[str], Sequence[str]], np.ndarray], t
     """Classifier guidance with a sequence-level reward, FUDGE-style (Yang & Klein 2021): at each
     step keep the ``top_k`` most probable next tokens of stream ``stream``, score each extended
     prefix with the discriminator log P(c | x, y_<t·a) = log σ(r(x, y_<t·a)) (``reward`` returns
-    log-odds, e.g. :func:`lmdist.rewards.sentiment`), and return
-    :func:`lmdist.decoding.classifier_guidance_policy` (∝ p(a) P(c | ·a)^λ on the top k; 0 elsewhere).
+    log-odds, e.g. :func:`lmdist.lm.rewards.sentiment`), and return
+    :func:`lmdist.exact.decoding.classifier_guidance_policy` (∝ p(a) P(c | ·a)^λ on the top k; 0 elsewhere).
     ``prompts[i]`` is the text the reward sees before the completion of prompt i. Rows that have
     ended keep p. λ = 0 gives top-k sampling."""
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:

