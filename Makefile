@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
-.PHONY: book test clean chromium smollm2
+.PHONY: book test lint clean chromium smollm2
 
 # torch first and pinned: a bare `torch` (or an open range) would pull a CUDA build of several GB.
 $(STAMP): pyproject.toml
@@ -15,13 +15,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[book,test]"
 	touch $(STAMP)
 
+# A chapter is re-executed only when its code cells, its parameters or src/ changed since its last run;
+# a markdown-only edit refreshes its text in seconds. `make clean` forces everything.
 book: $(STAMP)
-	$(BIN)/lmdist run notebooks/*.py --profile default
+	$(BIN)/lmdist run notebooks/*.py --profile default --changed-only
 	$(BIN)/lmdist report
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy src/lmdist/exact
 
 # Headless Chromium for the browser test of the built book; the test skips (saying why) without it.
 chromium:

@@ -26,13 +26,17 @@ def test_run_writes_notebook_and_results(toy_run):
     # -p values win over the profile; the profile fills the rest; every value is recorded.
     assert doc["parameters"] == {"profile": "smoke", "seed": 4, "device": "auto", "n": 25,
                                  "scale": 1e-3, "betas": [0.1, 1.0], "fail": False}
-    assert doc["profile"] == "smoke" and doc["chapter"] == "99"
+    assert doc["profile"] == "smoke" and doc["chapter"] == "toy"
+    assert doc["title"] == "A toy chapter for testing the pipeline"  # from the notebook's heading
     assert [c["id"] for c in doc["claims"]] == ["mean-near-zero", "inf-value"]
     assert doc["claims"][1]["value"] == "inf"
     assert "1/1 checked claims hold" in proc.stderr
     executed = json.loads((out / "toy-chapter.ipynb").read_text())
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
-    assert len(injected) == 1 and "hide-cell" in injected[0]["metadata"]["tags"]
+    assert len(injected) == 1 and "remove-cell" in injected[0]["metadata"]["tags"]
+    # no machine path in the executed notebook: the results path is relative to the chapter's folder
+    line = next(s for s in injected[0]["source"] if s.startswith("results_path"))
+    assert not Path(line.split("=", 1)[1].strip().strip("\"'")).is_absolute(), line
 
 
 def test_failing_claim_gives_nonzero_exit(tmp_path):
@@ -91,3 +95,22 @@ def test_cache_path_honours_environment(tmp_path, monkeypatch):
 
 def test_default_output_folder_is_book_executed():
     assert "book/_executed" in lmdist("run", "--help", cwd=ROOT).stdout
+
+
+def test_changed_only_refreshes_text_and_reruns_on_code_or_parameter_change(tmp_path):
+    chapter = tmp_path / "toy-chapter.py"
+    chapter.write_text(TOY.read_text())
+    out = tmp_path / "out"
+    run = lambda *extra: lmdist("run", str(chapter), "--profile", "smoke", "--changed-only", "--out", str(out), *extra)
+    assert run().returncode == 0
+    first = json.loads((out / "toy-chapter.results.json").read_text())["run"]["started"]
+    chapter.write_text(chapter.read_text().replace("It claims that", "It says that"))
+    proc = run()
+    assert proc.returncode == 0 and "not re-executed" in proc.stderr
+    nb = json.loads((out / "toy-chapter.ipynb").read_text())
+    assert "It says that" in "".join(nb["cells"][0]["source"])
+    assert json.loads((out / "toy-chapter.results.json").read_text())["run"]["started"] == first
+    assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), "outputs are kept"
+    assert "not re-executed" not in run("-p", "n=11").stderr  # a parameter changed
+    chapter.write_text(chapter.read_text().replace("normal(size=n)", "normal(size=n) * 1.0"))
+    assert "not re-executed" not in run("-p", "n=11").stderr  # a code cell changed

@@ -33,10 +33,42 @@ def test_environment_mirrors_pyproject():
     assert {**conda, **pip_only} == wanted
 
 
-def test_torch_is_pinned_before_the_project_in_the_makefile():
-    make = (ROOT / "Makefile").read_text()
-    assert make.index("torch==2.13.0") < make.index('-e ".[book,test]"')
-    assert "pytest" in make and "jupyter-book build . -W -n --keep-going" in make
+def dry_run(*targets: str) -> list[str]:
+    """The commands `make` would run for ``targets`` (all of them, as on a fresh clone)."""
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "-B", *targets], cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_install_pins_cpu_torch_before_the_project():
+    lines = dry_run(".venv/.installed")
+    torch = next(i for i, s in enumerate(lines) if "pip install" in s and "torch==" in s)
+    project = next(i for i, s in enumerate(lines) if "pip install" in s and "-e" in s)
+    assert torch < project, "an open torch range resolved by the project would pull a CUDA build"
+
+
+def test_make_targets_run_what_the_readme_says():
+    book = dry_run("book")
+    assert any("lmdist run notebooks/" in s and "--profile default" in s for s in book)
+    assert any("jupyter-book build . -W -n --keep-going" in s for s in book)
+    assert any("pytest" in s for s in dry_run("test"))
+    lint = dry_run("lint")
+    assert any("ruff check" in s for s in lint) and any("mypy" in s for s in lint)
+
+
+def test_ci_runs_lint_then_the_full_tests(tmp_path):
+    """.ci/run with a stand-in `make` that records what it is asked to do."""
+    import os
+    import subprocess
+
+    log = tmp_path / "calls"
+    fake = tmp_path / "make"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    subprocess.run([str(ROOT / ".ci" / "run")], env=env, check=True)
+    assert log.read_text().split("\n")[:-1] == ["lint", "test"]
 
 
 def test_layout_and_quick_start():

@@ -6,8 +6,6 @@ from lmdist.book import params
 from lmdist.book.params import ParameterError, Spec
 
 RULES = {
-    "seed": {"type": "int", "min": 0, "doc": "seed"},
-    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"], "doc": "device"},
     "n": {"type": "int", "min": 1, "max": 100, "doc": "size"},
     "beta": {"type": "float", "min": 0.0, "doc": "KL coefficient"},
     "betas": {"type": "list[float]", "min": 0.0, "doc": "several"},
@@ -88,3 +86,11 @@ def test_cells_must_be_literals():
 def test_from_namespace_matches_resolve():
     namespace = {**DEFAULTS, "profile": "paper", "n": 5, "PROFILES": PROFILES, "RULES": RULES}
     assert params.from_namespace(namespace) == params.resolve(SPEC, {"profile": "paper", "n": 5})
+
+
+def test_seed_and_device_rules_are_common_and_not_redeclared():
+    assert set(SPEC.rules) >= {"seed", "device"}
+    with pytest.raises(ParameterError, match="redeclares"):
+        Spec(defaults=DEFAULTS, profiles=PROFILES, rules={**RULES, "seed": {"type": "int", "doc": "mine"}})
+    with pytest.raises(ParameterError, match="'seed'"):
+        params.resolve(SPEC, {"seed": 2**32})

@@ -9,23 +9,31 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import lmdist
+from lmdist.book import executed, params, report, results
 from lmdist.lm import cache
-from lmdist.book import params, report, results
 
 EXECUTED = Path("book/_executed")
 
 
-def run_notebooks(paths: list[Path], given: dict[str, Any], out: Path) -> int:
+def run_notebooks(paths: list[Path], given: dict[str, Any], out: Path, *, threads: int = 2,
+                  changed_only: bool = False) -> int:
     """Execute each notebook with its resolved parameters; return the number of failures.
 
     All notebooks' parameters are resolved and validated before the first one starts, so a bad
-    parameter costs no work.
+    parameter costs no work. With ``changed_only``, a chapter whose code cells, resolved parameters and
+    ``lmdist`` sources are those of its last run is not executed again: its executed notebook takes the
+    new text of the markdown cells and keeps its outputs.
     """
+    import jupytext
+
     resolved = {}
     for path in paths:
         try:
@@ -33,51 +41,70 @@ def run_notebooks(paths: list[Path], given: dict[str, Any], out: Path) -> int:
         except (params.ParameterError, FileNotFoundError) as err:
             raise SystemExit(f"lmdist run: {path}: {err}") from None
 
-    import jupytext
     import papermill
 
     out.mkdir(parents=True, exist_ok=True)
-    # The kernels inherit this: OpenMP threads that spin while they wait make torch many times slower
-    # on a shared CPU (measured ≈20× on 2 busy cores); sleeping threads cost nothing on an idle one.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _set_threads(threads)
     failures = 0
     for path, values in resolved.items():
         target, results_file = out / f"{path.stem}.ipynb", out / f"{path.stem}.results.json"
+        source = jupytext.read(path)
+        key = fingerprint(source, values)
+        if changed_only and executed.is_current(target, results_file, key):
+            executed.refresh_text(source, target)
+            print(f"lmdist run: {path.name} unchanged since its last run: text refreshed, not re-executed",
+                  file=sys.stderr)
+            continue
         results_file.unlink(missing_ok=True)  # a failed run must not leave an old file behind
         print(f"lmdist run: {path.name} at profile {values['profile']!r}", file=sys.stderr)
         try:
-            executed = papermill.execute_notebook(
-                jupytext.read(path), str(target), kernel_name="python3", progress_bar=True,
-                parameters={**values, "results_path": str(results_file.resolve())},
+            nb = papermill.execute_notebook(
+                source, str(target), kernel_name="python3", progress_bar=True,
+                # relative to the kernel's folder (the notebook's): no machine path in the book
+                parameters={**values, "results_path": os.path.relpath(results_file.resolve(), path.parent.resolve())},
                 cwd=str(path.parent))
         except papermill.PapermillExecutionError as err:
             print(f"lmdist run: {path.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}",
                   file=sys.stderr)
             failures += 1
             continue
-        _fold_injected_parameters(executed, target)
-        failures += _summarise(path, results_file)
+        executed.finish(nb, target, key)
+        failures += _summarise(path, results_file, executed.title(source))
     return failures
 
 
-def _fold_injected_parameters(nb: Any, target: Path) -> None:
-    """Fold the cell papermill injects (the resolved values and a machine-specific results path)
-    in the rendered book: a reader opens it on demand; the results file records the values too."""
-    import nbformat
+def _set_threads(threads: int) -> None:
+    """The kernels inherit these. The bundled models are small: past a couple of threads, synchronisation
+    costs more than it saves; OpenMP threads that spin while they wait make torch many times slower on a
+    shared CPU (measured ≈20× on 2 busy cores), while sleeping threads cost nothing on an idle one."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
+def fingerprint(nb: Any, values: dict[str, Any]) -> str:
+    """A hash of what decides a chapter's outputs: its code cells, its resolved parameters and every file
+    of the installed ``lmdist`` package (sources and bundled models)."""
+    digest = hashlib.sha256()
     for cell in nb.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if "injected-parameters" in tags and "hide-cell" not in tags:
-            tags.append("hide-cell")
-    nbformat.write(nb, str(target))
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode() + b"\0")
+    digest.update(json.dumps(values, sort_keys=True).encode())
+    package = Path(lmdist.__file__).parent
+    for file in sorted(package.rglob("*")):
+        if file.is_file() and "__pycache__" not in file.parts:
+            digest.update(str(file.relative_to(package)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
 
 
-def _summarise(path: Path, results_file: Path) -> int:
+def _summarise(path: Path, results_file: Path, title: str) -> int:
     if not results_file.is_file():
         print(f"lmdist run: {path.name} wrote no results file (it must call rec.write(results_path))",
               file=sys.stderr)
         return 1
     doc = results.load(results_file)
+    doc["title"] = title  # from the notebook's first heading: typed once, in the chapter
+    results.save(results_file, doc)
     failed = [c for c in doc["claims"] if c["holds"] is False]
     checked = sum(c["holds"] is not None for c in doc["claims"])
     print(f"lmdist run: {path.name}: {checked - len(failed)}/{checked} checked claims hold, "
@@ -99,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                      help="set a parameter; VALUE is JSON or YAML (seed=3, betas=[0.1,1])")
     run.add_argument("--out", type=Path, default=EXECUTED, help=f"output folder (default {EXECUTED})")
+    run.add_argument("--threads", type=int, default=2, help="CPU threads of torch and BLAS in the kernels (default 2)")
+    run.add_argument("--changed-only", action="store_true",
+                     help="skip a chapter whose code, parameters and lmdist sources are unchanged since its "
+                          "last run (its text is still refreshed)")
 
     show = sub.add_parser("params", help="list a chapter's parameters, defaults and profiles")
     show.add_argument("notebook", type=Path)
@@ -119,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(err))
         if args.profile:
             given["profile"] = args.profile
-        return min(run_notebooks(args.notebooks, given, args.out), 1)
+        if args.threads < 1:
+            parser.error(f"--threads must be an integer >= 1, got {args.threads}")
+        return min(run_notebooks(args.notebooks, given, args.out, threads=args.threads,
+                                 changed_only=args.changed_only), 1)
     if args.command == "params":
         try:
             print(params.describe(params.load_spec(args.notebook)))

@@ -30,6 +30,13 @@ PROFILE_NAMES = ("smoke", "default", "paper")
 TYPES = ("int", "float", "str", "bool", "list[int]", "list[float]", "list[str]")
 # Names the pipeline injects that are not chapter parameters.
 RESERVED = ("results_path",)
+# Every chapter has these parameters, with these rules; a chapter's RULES may not redeclare them.
+COMMON_RULES: dict[str, dict[str, Any]] = {
+    "seed": {"type": "int", "min": 0, "max": 2**32 - 1,
+             "doc": "random seed of everything the chapter draws (numpy's legacy generators take < 2^32)"},
+    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"],
+               "doc": "where neural models run: auto = cuda if available, else cpu (unused by chapters without one)"},
+}
 
 
 class ParameterError(ValueError):
@@ -45,6 +52,11 @@ class Spec:
     rules: dict[str, dict[str, Any]]
 
     def __post_init__(self) -> None:
+        again = set(self.rules) & set(COMMON_RULES)
+        if again:
+            raise ParameterError(f"RULES redeclares {sorted(again)}: their rules are common to every chapter "
+                                 f"(lmdist.book.params.COMMON_RULES)")
+        object.__setattr__(self, "rules", {**COMMON_RULES, **self.rules})
         names = set(self.defaults) - set(RESERVED)
         missing = {"profile", "seed", "device"} - names
         if missing:
@@ -207,7 +219,7 @@ def from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
     Uses the notebook's own ``PROFILES``/``RULES`` and the current values of its parameters, so
     the same rules apply whether the notebook runs through `lmdist run` or by hand in Jupyter.
     """
-    names = [n for n in namespace["RULES"]] + ["profile"]
+    names = [*COMMON_RULES, *namespace["RULES"], "profile"]
     defaults = {n: namespace[n] for n in names if n in namespace}
     spec = Spec(defaults={**defaults, **{n: None for n in names if n not in namespace}},
                 profiles=namespace["PROFILES"], rules=namespace["RULES"])

@@ -1,22 +1,33 @@
 """The claims recorder: the one place a chapter's results file is written.
 
-A chapter creates one :class:`Recorder`, adds a claim for every number its prose states, and
-calls :meth:`Recorder.write` once at the end. The file is JSON::
+A chapter gets its :class:`Recorder` from :func:`lmdist.book.chapter.start`, records every number its
+prose states with one of two calls, and calls :meth:`Recorder.write` once at the end:
+
+* :meth:`Recorder.figure` — a figure we report (a correlation, an estimate, a seed's number compared);
+* :meth:`Recorder.check` — a statement we check: the value and the one condition it must meet
+  (``at_most=1e-12``, ``equals=0``, ``inside=(lo, hi)``, …). The condition is written once: it decides
+  ``holds`` and is shown in the statement's text, so the two can never disagree.
+
+The file is JSON::
 
     {"chapter", "title", "profile", "parameters", "claims": [{"id", "statement", "value", "holds",
-     "paper_value", "interval", "source", "note", "comparable"}], "run": {"seconds", "versions", "started"}}
+     "condition", "paper_value", "interval", "source", "note", "comparable"}], "run": {...}}
 
-Everything but ``run`` depends only on the parameters and the seed. ``holds`` is true/false
-for a checked claim and null for a reported figure; ``paper_value`` is a seed's published
-figure (or null); ``interval`` an optional 95 % interval [lo, hi] for our value.
+Everything but ``run`` depends only on the parameters and the seed. ``holds`` is true/false for a checked
+claim and null for a reported figure; ``paper_value`` is a source's published figure (or null);
+``interval`` an optional 95 % interval [lo, hi] for our value. ``chapter`` and ``title`` come from the
+notebook (its file name and first heading), filled in by ``lmdist run``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import operator
 import platform
+import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -26,6 +37,17 @@ from typing import Any
 import numpy as np
 
 LIBRARIES = ("lmdist", "numpy", "scipy", "pandas", "torch", "transformers", "seaborn", "statsmodels")
+CLAIM_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")  # kebab-case; "param-" is kept for parameters
+PARAMETER_PREFIX = "param-"
+# A check's condition: keyword -> (symbol shown in the statement, test of value against the bound).
+CONDITIONS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
+    "at_most": ("≤", operator.le),
+    "below": ("<", operator.lt),
+    "at_least": ("≥", operator.ge),
+    "above": (">", operator.gt),
+    "equals": ("=", operator.eq),
+    "inside": ("∈", lambda v, b: b[0] <= v <= b[1]),
+}
 
 
 @dataclass
@@ -34,6 +56,7 @@ class Claim:
     statement: str
     value: Any
     holds: bool | None
+    condition: str = ""
     paper_value: Any = None
     interval: list[float] | None = None
     source: str = ""
@@ -45,55 +68,87 @@ class Claim:
 class Recorder:
     """Collects a chapter's claims; ``write`` puts them in the results file."""
 
-    chapter: str
-    title: str
     parameters: dict[str, Any]
-    source: str = ""  # the default source of this chapter's claims, e.g. "derived in chapter 01"
+    chapter: str = ""  # transitional, ignored: the number and title come from the notebook
+    title: str = ""
+    source: str = ""  # the default source of this chapter's claims; "" = "derived in chapter NN"
     claims: list[Claim] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
-    def claim(self, id: str, statement: str, value: Any, holds: bool | None = None, *,
-              paper_value: Any = None, interval: tuple[float, float] | None = None,
-              source: str = "", note: str = "", comparable: bool = True) -> Any:
-        """Record a claim and return its value (so a cell can print it too).
-
-        ``holds`` must be a bool for a checked claim, None for a reported figure.
-        ``comparable=False`` marks a ``paper_value`` from a different setting (say why in ``note``).
-        The value is
-        also glued under ``id`` so that the prose can cite it: ``{glue:text}`id:.3f` ``.
-        """
-        if any(c.id == id for c in self.claims):
-            raise ValueError(f"claim id {id!r} is recorded twice")
-        if holds is not None and not isinstance(holds, (bool, np.bool_)):
-            raise TypeError(f"claim {id!r}: holds must be True, False or None, got {holds!r}")
-        self.claims.append(Claim(
-            id=id, statement=statement, value=to_json(value),
-            holds=None if holds is None else bool(holds), paper_value=to_json(paper_value),
-            interval=None if interval is None else [to_json(float(x)) for x in interval],
-            source=source or self.source, note=note, comparable=comparable))
-        _glue(id, value)
+    def figure(self, id: str, statement: str, value: Any, *, paper_value: Any = None,
+               interval: tuple[float, float] | None = None, source: str = "", note: str = "",
+               comparable: bool = True) -> Any:
+        """Record a reported figure and return it. ``paper_value`` is a source's published figure
+        (``comparable=False`` when it is from another setting: say why in ``note``); ``interval`` a
+        95 % interval for our value. The value is glued under ``id`` for the prose:
+        ``{glue:text}`id:.3f` ``."""
+        self._add(Claim(id=id, statement=statement, value=to_json(value), holds=None,
+                        paper_value=to_json(paper_value), interval=_interval(interval),
+                        source=source, note=note, comparable=comparable), value)
         return value
+
+    def check(self, id: str, statement: str, value: Any, *, source: str = "", note: str = "",
+              paper_value: Any = None, interval: tuple[float, float] | None = None,
+              comparable: bool = True, **condition: Any) -> bool:
+        """Record a checked statement: ``value`` must meet exactly one condition, given as a keyword
+        of :data:`CONDITIONS` (``at_most=tol``, ``below``, ``at_least``, ``above``, ``equals``,
+        ``inside=(lo, hi)``). Returns whether it holds; the value is glued under ``id``."""
+        if len(condition) != 1 or next(iter(condition)) not in CONDITIONS:
+            raise TypeError(f"claim {id!r}: give exactly one condition of {list(CONDITIONS)}, got {list(condition)}")
+        (kind, bound), = condition.items()
+        symbol, test = CONDITIONS[kind]
+        holds = bool(test(_plain(value), _plain(bound)))
+        shown = f"value {symbol} {_show(bound)}"
+        self._add(Claim(id=id, statement=f"{statement} ({shown})", value=to_json(value), holds=holds,
+                        condition=shown, paper_value=to_json(paper_value), interval=_interval(interval),
+                        source=source, note=note, comparable=comparable), value)
+        return holds
+
+    def claim(self, id: str, statement: str, value: Any, holds: bool | None = None, **meta: Any) -> Any:
+        """Transitional: the old single call (a figure when ``holds`` is None, else a checked claim
+        whose condition is written by the caller)."""
+        if holds is None:
+            return self.figure(id, statement, value, **meta)
+        if not isinstance(holds, (bool, np.bool_)):
+            raise TypeError(f"claim {id!r}: holds must be True, False or None, got {holds!r}")
+        self.figure(id, statement, value, **meta)
+        self.claims[-1].holds = bool(holds)
+        return value
+
+    def _add(self, claim: Claim, value: Any) -> None:
+        if not CLAIM_ID.match(claim.id) or claim.id.startswith(PARAMETER_PREFIX):
+            raise ValueError(f"claim id {claim.id!r}: ids are kebab-case (a-z, 0-9, single hyphens) and "
+                             f"may not start with {PARAMETER_PREFIX!r} (kept for parameters)")
+        if any(c.id == claim.id for c in self.claims):
+            raise ValueError(f"claim id {claim.id!r} is recorded twice")
+        self.claims.append(claim)
+        glue(claim.id, value)
 
     @property
     def failed(self) -> list[Claim]:
         return [c for c in self.claims if c.holds is False]
 
     def table(self) -> "Any":
-        """The claims as a pandas DataFrame, for display at the end of a chapter (an absent field shows
-        as an empty cell, not as NaN)."""
+        """The claims as a pandas DataFrame: claim, value, status (checked claims show their condition)."""
         import pandas as pd
 
-        df = pd.DataFrame([asdict(c) for c in self.claims]).set_index("id")
-        return df.astype(object).where(df.notna(), "")
+        status = {True: "holds", False: "FAILS", None: "reported"}
+        return pd.DataFrame({"claim": [c.statement for c in self.claims],
+                             "value": [_show(from_json(c.value)) for c in self.claims],
+                             "status": [status[c.holds] for c in self.claims]},
+                            index=pd.Index([c.id for c in self.claims], name="id"))
 
     def write(self, path: str | Path | None) -> dict[str, Any]:
-        """Write the results file (if ``path``) and return its content."""
+        """Write the results file (if ``path``) and return its content. The chapter number is the
+        results file's name up to the first hyphen (``01-….results.json`` → ``"01"``)."""
+        chapter = Path(path).name.split("-")[0] if path else ""
+        source = self.source or (f"derived in chapter {chapter}" if chapter else "derived in this chapter")
         doc = {
-            "chapter": self.chapter,
-            "title": self.title,
+            "chapter": chapter,
+            "title": "",  # filled in from the notebook's first heading by `lmdist run`
             "profile": self.parameters.get("profile"),
             "parameters": to_json(self.parameters),
-            "claims": [asdict(c) for c in self.claims],
+            "claims": [{**asdict(c), "source": c.source or source} for c in self.claims],
             "run": {
                 "seconds": round(time.time() - self.started, 3),
                 "started": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
@@ -101,21 +156,46 @@ class Recorder:
             },
         }
         if path:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+            save(path, doc)
         return doc
 
 
-def _glue(name: str, value: Any) -> None:
+def save(path: str | Path, doc: dict[str, Any]) -> None:
+    """Write a results document (strict JSON: ±inf encoded, NaN refused)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, (tuple, list)):
+        return type(x)(_plain(v) for v in x)
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _show(x: Any) -> str:
+    """A bound or value as the statement shows it: 3 significant digits for floats."""
+    x = _plain(x)
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    if isinstance(x, (tuple, list)):
+        return "[" + ", ".join(_show(v) for v in x) + "]"
+    return str(x)
+
+
+def _interval(interval: tuple[float, float] | None) -> list[Any] | None:
+    return None if interval is None else [to_json(float(x)) for x in interval]
+
+
+def glue(name: str, value: Any) -> None:
     """Make ``value`` citable in the chapter's prose (myst-nb glue), when running in a kernel."""
     try:
         from IPython import get_ipython
-        from myst_nb import glue
+        from myst_nb import glue as myst_glue
     except ImportError:
         return
     if get_ipython() is not None:
-        glue(name, value.item() if isinstance(value, np.generic) else value, display=False)
+        myst_glue(name, value.item() if isinstance(value, np.generic) else value, display=False)
 
 
 def to_json(value: Any) -> Any:

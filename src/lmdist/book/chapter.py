@@ -1,0 +1,26 @@
+"""The first call of every chapter: ``rec = chapter.start(globals())``.
+
+It resolves the chapter's parameters (the profile fills what is unset, every value is validated, see
+:mod:`lmdist.book.params`), writes the resolved values back into the notebook's namespace — papermill's
+style: the code reads ``alphabet_size``, never ``P["alphabet_size"]`` — glues each one as
+``param-<name>`` so that the prose can cite any parameter without recording a claim, applies the book's
+figure style, and returns the chapter's :class:`~lmdist.book.results.Recorder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from lmdist.book import params, plots
+from lmdist.book.results import PARAMETER_PREFIX, Recorder, glue
+
+
+def start(namespace: MutableMapping[str, Any], source: str = "") -> Recorder:
+    """Resolve, publish and glue the parameters of the notebook whose globals are ``namespace``."""
+    values = params.from_namespace(namespace)
+    namespace.update(values)
+    for name, value in values.items():
+        glue(PARAMETER_PREFIX + name, value)
+    plots.use()
+    return Recorder(parameters=values, source=source)
