@@ -49,8 +49,6 @@ PROFILES = {
               "n_instances": 2000, "n_random_q": 200, "n_optimised": 40, "n_betas": 161},
 }
 RULES = {
-    "seed": {"type": "int", "min": 0, "doc": "random seed"},
-    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"], "doc": "unused by this chapter (no neural model)"},
     "alphabet_size": {"type": "int", "min": 1, "max": 10, "doc": "V, the number of tokens (strings also end with EOS)"},
     "max_len": {"type": "int", "min": 1, "max": 8, "doc": "the longest string in the toy space"},
     "concentration": {"type": "float", "min": 0.01, "max": 100.0, "doc": "Dirichlet concentration of the illustrated reference model's next-token distributions"},
@@ -74,7 +72,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from lmdist.book import params, results, plots
-from lmdist.exact import strings, infotheory as it, align
+from lmdist.exact import strings, infotheory as it, align, instances
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="01", title="KL-regularised alignment and its closed form", parameters=P,
@@ -176,8 +174,8 @@ rec.claim("j-star-equals-beta-log-z", "|J_beta(q*) - beta log Z| on the illustra
 # ### Checking the theorem on random instances
 #
 # One instance proves nothing. We draw instances broadly: the reference model's Dirichlet concentration
-# log-uniform over $[0.05, 5]$ (peaked and flat models), with holes in its support half of the time
-# (each token zeroed with probability $0.3$), rewards of scale log-uniform over $[0.1, 10]$, and
+# log-uniform over $[0.05, 5]$ (peaked and flat models), with holes in its support (each token zeroed
+# independently with probability `instances.HOLE_PROB` $=0.1$), rewards of scale log-uniform over $[0.1, 10]$, and
 # $\beta$ log-uniform over eight orders of magnitude, $[10^{-4}, 10^{4}]$. For each we compare
 # $q^*_\beta$ with random distributions $q$ of three kinds: Dirichlet draws on the support of $p$,
 # Dirichlet draws on all of $\mathcal Y$ (which leave the support of $p$: $J=-\infty$), and small to
@@ -190,8 +188,7 @@ rec.claim("j-star-equals-beta-log-z", "|J_beta(q*) - beta log Z| on the illustra
 def draw_instance(rng, space):
     """A random (log p, r, beta) over everything the theorem's hypotheses allow."""
     conc = 10 ** rng.uniform(np.log10(0.05), np.log10(5))
-    holes = 0.3 if rng.random() < 0.5 else 0.0
-    lp = strings.random_lm(space, rng, concentration=conc, zero_prob=holes).logp
+    lp = strings.random_lm(space, rng, concentration=conc, hole_prob=instances.HOLE_PROB).logp
     rr = strings.random_reward(space, rng, scale=10 ** rng.uniform(-1, 1))
     return lp, rr, 10 ** rng.uniform(-4, 4)
 
@@ -480,7 +477,7 @@ plt.show()
 # read backwards: alignment can only reweight what $p$ already produces.
 
 # %%
-lm_holes = strings.random_lm(space, rng, concentration=P["concentration"], zero_prob=0.5)
+lm_holes = strings.random_lm(space, rng, concentration=P["concentration"], hole_prob=0.5)
 lp_h = lm_holes.logp
 if np.isneginf(lp_h).any():
     r_h = r.copy()

@@ -69,8 +69,6 @@ PROFILES = {
               "gammas": [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]},
 }
 RULES = {
-    "seed": {"type": "int", "min": 0, "doc": "random seed"},
-    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"], "doc": "unused by this chapter (no neural model)"},
     "n_instances": {"type": "int", "min": 10, "doc": "random (p_A, p_U, alpha, r, beta) instances checking Lemma 1 and Theorem 2"},
     "n_max": {"type": "int", "min": 2, "max": 1000, "doc": "the largest number of strings in a random instance"},
     "n_betas": {"type": "int", "min": 3, "max": 1001, "doc": "points of every beta grid"},
@@ -92,7 +90,7 @@ import pandas as pd
 import seaborn as sns
 from scipy.optimize import brentq
 
-from lmdist.exact import align, mixture, strings
+from lmdist.exact import align, decoding, mixture, strings
 from lmdist.book import params, plots, results
 from lmdist.exact import infotheory as it
 
@@ -232,7 +230,7 @@ cx_beta = 0.1
 pearson = mixture.uniform_correlations(cx, cx_r)
 spearman = mixture.uniform_correlations(cx, cx_r, "spearman")
 cx_tpm_a, cx_tpm_u = mixture.tpm(cx, cx_r, cx_beta)
-cx_p_theta = np.exp(mixture.tuned(cx, cx_r, cx_beta))
+cx_p_theta = np.exp(align.gibbs(cx.log_p_ref, cx_r, cx_beta))
 cx_w = np.exp(cx_r / cx_beta)
 cx_table = pd.DataFrame({
     "p_A": cx_pa, "p_U": cx_pu, "p_ref": np.exp(cx.log_p_ref), "r": cx_r,
@@ -515,7 +513,7 @@ rec.claim("alpha0-tpm-a", "α = 0: TPM(A) = 0 = α exactly (no strict increase p
 # r = -inf on the unaligned-only strings of the counterexample: truncation
 r_trunc = cx_r.copy()
 r_trunc[(cx_pa == 0) & (cx_pu > 0)] = -np.inf
-lp_tr = mixture.tuned(cx, r_trunc, 1.0)
+lp_tr = align.gibbs(cx.log_p_ref, r_trunc, 1.0)
 trunc_tpm = mixture.tpm(cx, r_trunc, 1.0)
 rec.claim("trunc-n-removed", "r = −∞ on the strings only p_U produces: strings of supp p_ref with p_θ = 0",
           int(np.sum(cx.support & (lp_tr == -np.inf))), bool(np.sum(cx.support & (lp_tr == -np.inf)) == 2))
@@ -535,7 +533,7 @@ for inst in instances[: max(10, len(instances) // 10)]:
         continue
     kill = rng.choice(s_idx, size=int(rng.integers(1, s_idx.size)), replace=False)
     r[kill] = -np.inf
-    lp = mixture.tuned(mix, r, inst.beta)
+    lp = align.gibbs(mix.log_p_ref, r, inst.beta)
     n_tr += 1
     bad_tr += int(not np.array_equal(lp > -np.inf, mix.support & (r > -np.inf)))
     n_tr_u0 += int(mixture.log_tpm(mix, r, inst.beta)[1] == -np.inf)
@@ -688,7 +686,7 @@ plt.show()
 lp_ref_toy = toy.log_p_ref
 # float tolerance of the toy's checks: rounding of a·r/β, relative to the probabilities
 tol_toy = mixture.ULPS * mixture.EPS * (1 + max(P["gammas"])) * (1 + np.abs(r_toy).max() / P["beta_toy"])
-lp_theta_toy = mixture.tuned(toy, r_toy, P["beta_toy"])
+lp_theta_toy = align.gibbs(toy.log_p_ref, r_toy, P["beta_toy"])
 ar_ref = strings.autoregressive(space, lp_ref_toy)
 ar_err = float(np.max(np.abs(np.exp(ar_ref.logp) - np.exp(lp_ref_toy))))
 rec.claim("prefix-factorisation-error", "toy: the next-token table from prefix marginals reproduces p_ref (max abs error)",
@@ -702,16 +700,16 @@ V = P["alphabet_size"]
 inner = space.children[:, 0] >= 0
 for g in P["gammas"]:
     a, b = 1.0 + g, g
-    q_seq = mixture.contrastive_sequence(lp_theta_toy, lp_ref_toy, a, b)
+    q_seq = decoding.contrastive_sequence(lp_theta_toy, lp_ref_toy, a, b)
     q_gibbs = align.gibbs(lp_ref_toy, r_toy, P["beta_toy"] / a)
     seq_err = max(seq_err, float(np.max(np.abs(np.exp(q_seq) - np.exp(q_gibbs)))))
-    ctab = mixture.contrastive_table(space, lp_theta_toy, lp_ref_toy, a, b)
+    ctab = decoding.contrastive_table(space, lp_theta_toy, lp_ref_toy, a, b)
     logits = np.full_like(tab_ref, -np.inf)
     logits[inner, :V] = tab_ref[inner, :V] + a * log_v[space.children[inner]]
     logits[:, V] = tab_ref[:, V] + a * (r_toy / P["beta_toy"] - np.max(r_toy / P["beta_toy"]))
     pred = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
     formula_err = max(formula_err, float(np.max(np.abs(np.exp(ctab) - np.exp(pred)))))
-    q_tok = mixture.contrastive_tokenwise(space, lp_theta_toy, lp_ref_toy, a, b)
+    q_tok = decoding.contrastive_tokenwise(space, lp_theta_toy, lp_ref_toy, a, b)
     gamma_rows.append(dict(
         gamma=g, tvd=it.tvd(q_tok, q_seq), kl_tok_seq=it.kl(q_tok, q_seq), kl_seq_tok=it.kl(q_seq, q_tok),
         unaligned_seq=mixture.component_mass(toy, q_seq)[1], unaligned_tok=mixture.component_mass(toy, q_tok)[1],
@@ -720,7 +718,7 @@ for g in P["gammas"]:
     ))
 # a − b ≠ 1: q ∝ p_ref^{a−b} e^{a r/β}
 for a, b in [(2.0, 0.5), (1.0, 1.0), (0.5, 0.0)]:
-    q = mixture.contrastive_sequence(lp_theta_toy, lp_ref_toy, a, b)
+    q = decoding.contrastive_sequence(lp_theta_toy, lp_ref_toy, a, b)
     pred = it.normalize((a - b) * lp_ref_toy + a * r_toy / P["beta_toy"])
     gen_err = max(gen_err, float(np.max(np.abs(np.exp(q) - np.exp(pred)))))
 cg = pd.DataFrame(gamma_rows)
@@ -730,7 +728,7 @@ rec.claim("contrastive-seq-general-error", "sequence level, any a, b: max |q_c �
           gen_err, bool(gen_err <= tol_toy), source="seed 001 §1.4 (last line)")
 rec.claim("contrastive-tok-formula-error", "token level: max |c(v|h) − softmax(log p_ref(v|h) + a log V_β(hv))|",
           formula_err, bool(formula_err <= tol_toy))
-tv0 = it.tvd(mixture.contrastive_tokenwise(space, lp_theta_toy, lp_ref_toy, 1.0, 0.0), lp_theta_toy)
+tv0 = it.tvd(decoding.contrastive_tokenwise(space, lp_theta_toy, lp_ref_toy, 1.0, 0.0), lp_theta_toy)
 rec.claim("contrastive-tok-gamma0-tvd", "token level at γ = 0 (a = 1, b = 0) reproduces p_θ (TV distance)",
           float(tv0), bool(tv0 <= tol_toy * space.size))
 rec.claim("contrastive-support", "every γ: supp Q_token = supp q_seq = supp p_ref (no truncation)",
@@ -853,7 +851,7 @@ plt.show()
 # %%
 ex_beta, ex_gamma = 0.6, 2.0
 ex_tpm_theta = mixture.tpm(cx, cx_r, ex_beta)[1]
-q_ex = mixture.contrastive_sequence(mixture.tuned(cx, cx_r, ex_beta), cx.log_p_ref, 1 + ex_gamma, ex_gamma)
+q_ex = decoding.contrastive_sequence(align.gibbs(cx.log_p_ref, cx_r, ex_beta), cx.log_p_ref, 1 + ex_gamma, ex_gamma)
 ex_tpm_c = mixture.component_mass(cx, q_ex)[1]
 rec.claim("ex-c-beta", "exercise: β of the example", ex_beta)
 rec.claim("ex-c-gamma", "exercise: γ of the example", ex_gamma)

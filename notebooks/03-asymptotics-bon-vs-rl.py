@@ -69,8 +69,6 @@ PROFILES = {
               "neural_ns": [1, 2, 4, 8, 16, 32, 64, 128], "n_betas": 21, "n_boot": 2000},
 }
 RULES = {
-    "seed": {"type": "int", "min": 0, "doc": "random seed"},
-    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"], "doc": "device of the neural prior"},
     "n_instances": {"type": "int", "min": 10, "max": 1000000, "doc": "random finite instances (p, r) for the exact checks"},
     "n_strings": {"type": "int", "min": 2, "max": 1000, "doc": "strings per random finite instance"},
     "bon_ns": {"type": "list[int]", "min": 1, "max": 1000000000, "doc": "N for the exact best-of-N figure"},
@@ -98,7 +96,7 @@ import seaborn as sns
 from IPython.display import display
 from scipy.special import logsumexp
 
-from lmdist.exact import align, bestofn as bon, largedev as ld
+from lmdist.exact import align, bestofn as bon, instances, largedev as ld, tilting
 from lmdist.book import params, plots, results
 from lmdist.exact import infotheory as it
 
@@ -118,17 +116,11 @@ t_start = time.time()
 
 
 def draw_instance(rng, k):
-    """A random finite (log p, r): Dirichlet p of concentration log-uniform in [0.05, 5], holes half the time;
+    """A random finite (log p, r): Dirichlet p of concentration log-uniform in [0.05, 5] with holes (instances);
     rewards Gaussian of scale log-uniform in [0.1, 10], rounded to integers (ties) half the time."""
     conc = 10 ** rng.uniform(math.log10(0.05), math.log10(5))
-    w = rng.gamma(conc, size=k)
-    if rng.random() < 0.5:
-        w = w * (rng.random(k) >= 0.3)
-    if w.sum() <= 0:
-        w[rng.integers(k)] = 1.0
-    with np.errstate(divide="ignore"):
-        lp = it.normalize(np.log(w))
-    r = rng.normal(0, 10 ** rng.uniform(-1, 1), size=k)
+    lp = instances.random_logdist(rng, k, concentration=conc)
+    r = instances.random_reward(rng, k, scale=10 ** rng.uniform(-1, 1))
     return lp, (np.round(r) if rng.random() < 0.5 else r)
 
 
@@ -426,7 +418,7 @@ rec.claim("binary-rate-error", "two tokens: max |I_numerical(x) - binary KL(thet
 # supremum; the second form uses $\Lambda(\lambda_\Delta)=\lambda_\Delta x_\Delta-\Delta$.)
 
 # %%
-lp_phi = ld.tilt(lp_tok, r_tok, lam_d)
+lp_phi = tilting.tilt(lp_tok, r_tok, lam_d)
 xs_in = np.linspace(0.05, 1.95, 39)
 tilted_err = float(np.max(np.abs(ld.rate_function(lp_phi, r_tok, xs_in)
                                   - (ld.rate_function(lp_tok, r_tok, xs_in) - P["delta"] - lam_d * (xs_in - x_d)))))
@@ -466,7 +458,7 @@ rec.claim("renyi-scgf-error", f"max over lambda in [-2, 2] of |(1/n) log E exp(l
 mean_n = float(np.exp(laws[n_big]) @ vals) / n_big
 var_n = float(np.exp(laws[n_big]) @ (vals - n_big * mean_n) ** 2) / n_big
 ce_err = abs(mean_n - (c_tok - it.cross_entropy(lp_tok, q_tok)))
-var_err = abs(var_n - ld.tilted_variance(lp_tok, r_tok, 0.0))
+var_err = abs(var_n - tilting.tilted_variance(lp_tok, r_tok, 0.0))
 rec.claim("scaled-mean-error", "|E R_n / n - (c - H(p, q))| (first scaled cumulant = c minus the cross entropy)", ce_err, ce_err < 1e-9, source=SRC)
 rec.claim("scaled-var-error", "|Var R_n / n - Lambda''(0)| (second scaled cumulant)", var_err, var_err < 1e-8, source=SRC)
 

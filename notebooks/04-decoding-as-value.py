@@ -84,8 +84,6 @@ PROFILES = {
               "k_query": 16, "top_k": 20, "batch_size": 128},
 }
 RULES = {
-    "seed": {"type": "int", "min": 0, "doc": "random seed"},
-    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"], "doc": "where the neural model runs"},
     "alphabet_size": {"type": "int", "min": 2, "max": 6, "doc": "V, tokens of the toy string space"},
     "max_len": {"type": "int", "min": 2, "max": 6, "doc": "longest string of the toy space"},
     "n_evidence": {"type": "int", "min": 2, "max": 10, "doc": "number of values of the toy evidence e"},
@@ -124,6 +122,7 @@ from scipy.special import logsumexp
 
 from lmdist.exact import adaptors as ad
 from lmdist.exact import decoding as dc
+from lmdist.exact import instances
 from lmdist.exact import infotheory as it
 from lmdist.book import params, plots, results
 from lmdist.exact import strings
@@ -229,8 +228,8 @@ t_start = time.time()
 # ### Checking the closed forms
 #
 # For each algorithm we draw random next-token instances broadly — vocabulary sizes $2$ to
-# {glue:text}`vocab-max`, Dirichlet rows with concentration log-uniform over $[0.05,5]$, exact zeros a
-# third of the time, discriminator probabilities uniform on $(0,1)$ with a random top-$k$ restriction,
+# {glue:text}`vocab-max`, Dirichlet rows with concentration log-uniform over $[0.05,5]$, each token an exact
+# zero with probability `instances.HOLE_PROB` $=0.1$, discriminator probabilities uniform on $(0,1)$ with a random top-$k$ restriction,
 # knobs log-uniform over $[10^{-2},10^{1}]$ — and check two things. First the identity of
 # {prf:ref}`thm-soft-optimum` at random policies $\pi$ (Dirichlet draws and perturbations of $\pi^*$).
 # Second, and independently of the formula, a constrained optimiser: SLSQP over the simplex
@@ -243,13 +242,7 @@ rec.claim("vocab-max", "largest vocabulary of a random per-step instance", P["vo
 
 def random_row(rng, k, zeros=True):
     conc = 10 ** rng.uniform(np.log10(0.05), np.log10(5))
-    w = rng.dirichlet(np.full(k, conc))
-    if zeros and rng.random() < 1 / 3:
-        w = w * (rng.random(k) > 0.3)
-        if w.sum() == 0:
-            w[rng.integers(k)] = 1.0
-    with np.errstate(divide="ignore"):
-        return it.normalize(np.log(w))
+    return instances.random_logdist(rng, k, concentration=conc, hole_prob=instances.HOLE_PROB if zeros else 0.0)
 
 
 def random_instance(rng, name):

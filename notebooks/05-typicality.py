@@ -70,8 +70,6 @@ PROFILES = {
               "ll_ns": [10, 100, 1000, 10000, 100000, 1000000], "ll_corpora": 200},
 }
 RULES = {
-    "seed": {"type": "int", "min": 0, "doc": "random seed (simulations and random instances)"},
-    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"], "doc": "unused (numpy only); kept by convention"},
     "n_instances": {"type": "int", "min": 5, "max": 1000000, "doc": "random distributions q for the exact bound checks"},
     "grid_ns": {"type": "list[int]", "min": 1, "max": 2000, "doc": "corpus sizes N for the exact checks on random q"},
     "fig_q": {"type": "list[float]", "min": 0.0, "max": 1.0, "doc": "probabilities of the figure's small distribution (2 to 4 outcomes, sum 1)"},
@@ -105,6 +103,7 @@ from statsmodels.stats.proportion import proportion_confint
 from lmdist.exact import infotheory as it
 from lmdist.exact import largedev as ld
 from lmdist.book import params, plots, results
+from lmdist.exact import tan2024
 from lmdist.exact import typicality as ty
 
 P = params.from_namespace(globals())
@@ -396,7 +395,7 @@ plt.show()
 # vector of counts (the same law as $N$ iid draws).
 
 # %%
-lq_toy = ty.dirichlet_toy(P["toy_seed"], P["toy_outcomes"], P["toy_concentration"])
+lq_toy = tan2024.toy_world(P["toy_seed"], P["toy_outcomes"], P["toy_concentration"]).log_q
 N_toy, eps_toy = P["toy_corpus_size"], P["toy_eps"]
 h_t, v_t, rho_t = ty.moments(lq_toy)
 i_up_t, i_lo_t = ty.chernoff_exponents(lq_toy, eps_toy)

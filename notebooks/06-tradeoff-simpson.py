@@ -27,7 +27,7 @@
 # * repeats the experiment on the bundled neural models (a DPO-aligned prior and a sentiment reward), with
 #   the DPO implicit reward given the sign its definition gives.
 #
-# The mathematics lives in `lmdist.exact.tradeoff`; chapter 05 treats typicality itself.
+# The mathematics lives in `lmdist.exact.stats` and `lmdist.exact.tan2024`; chapter 05 treats typicality itself.
 
 # %% tags=["parameters"]
 profile = "default"    # smoke | default | paper
@@ -72,8 +72,6 @@ PROFILES = {
               "n_corpora": 2000, "corpus_size": 2000, "neural_band": 0.25},
 }
 RULES = {
-    "seed": {"type": "int", "min": 0, "doc": "random seed (binned resampling, neural sampling, bootstrap)"},
-    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"], "doc": "device of the neural models"},
     "toy_seed": {"type": "int", "min": 0, "doc": "seed of the toy world, numpy's legacy generator (the seed's 42)"},
     "toy_size": {"type": "int", "min": 10, "max": 100000, "doc": "outcomes of the toy world (the seed's 1000)"},
     "toy_corpora": {"type": "int", "min": 50, "max": 100000, "doc": "toy corpora (the seed's 1000)"},
@@ -106,7 +104,8 @@ from IPython.display import display
 
 from lmdist.book import params, plots, results
 from lmdist.exact import infotheory as it
-from lmdist.exact import tradeoff as tr
+from lmdist.exact import align, stats, tan2024
+from lmdist.exact import typicality as ty
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="06", title="The probability–quality trade-off and Simpson's paradox", parameters=P,
@@ -123,7 +122,7 @@ NOT_SEED = "" if AT_SEED else "not at the seed's toy settings (toy_seed 42, 1000
 
 
 def ci(c):
-    """A tradeoff.Correlation as (low, high)."""
+    """A stats.Correlation as (low, high)."""
     return (c.low, c.high)
 
 
@@ -182,19 +181,19 @@ def ci(c):
 # $q=p\,e^{r/\beta}/Z$ with $\beta=1$, $Z=1$. We draw these with the seed's random numbers (numpy's legacy
 # generator, seeded with `toy_seed`: the Dirichlet draw, then the uniforms) and draw corpus $c$ of $N$ strings from
 # $q$ with the legacy generator seeded with $c$, exactly as the seed's notebook does, so its corpora are ours
-# (`tradeoff.toy_world`, `tradeoff.corpus_counts`).
+# (`tan2024.toy_world`, `tan2024.corpus_counts`).
 
 # %%
-world = tr.toy_world(seed=P["toy_seed"], size=P["toy_size"])
+world = tan2024.toy_world(seed=P["toy_seed"], size=P["toy_size"])
 H_q, H_p = it.entropy(world.log_q), it.entropy(world.log_p)
 t0 = time.time()
-counts = tr.corpus_counts(world.log_q, P["toy_corpora"], P["toy_corpus_size"])
+counts = tan2024.corpus_counts(world.log_q, P["toy_corpora"], P["toy_corpus_size"])
 toy_seconds = time.time() - t0
-avg_lq = tr.count_means(counts, world.log_q)
-avg_lp = tr.count_means(counts, world.log_p)
-avg_r = tr.count_means(counts, world.reward)
-gap = tr.identity_gap(avg_lp, avg_r, avg_lq, world.beta, world.log_z)
-is_typ = tr.typical(-avg_lq, H_q, P["eps"])
+avg_lq = stats.count_means(world.log_q, counts)
+avg_lp = stats.count_means(world.log_p, counts)
+avg_r = stats.count_means(world.reward, counts)
+gap = tan2024.identity_gap(avg_lp, avg_r, avg_lq, world.beta, world.log_z)
+is_typ = ty.typical(-avg_lq, H_q, P["eps"])
 n_typ = int(is_typ.sum())
 band = np.abs(avg_lp[is_typ] + avg_r[is_typ] / world.beta - (world.log_z - H_q))
 print(f"{P['toy_corpora']} corpora of {P['toy_corpus_size']:,} drawn in {toy_seconds:.1f} s; {n_typ} typical")
@@ -225,15 +224,15 @@ rec.claim("toy-corpus-size", "strings per toy corpus", P["toy_corpus_size"], Non
 #
 # The seed correlates $\log p(y)$ with $r(y)$ over the {glue:text}`toy-outcomes` *outcomes*, each counted once.
 # But a reader of the aligned model meets outcome $y$ with probability $q(y)$, and Dirichlet(0.1) puts almost
-# all of its mass on a few outcomes. Weighted by $q$ (`tradeoff.weighted_correlation`), the correlation is that
+# all of its mass on a few outcomes. Weighted by $q$ (`stats.weighted_correlation`), the correlation is that
 # of the strings the model actually produces — and, by {prf:ref}`thm-averaging-keeps-correlation`, the one that
 # corpora of $q$ inherit.
 
 # %%
-s_r = tr.correlation(world.log_p, world.reward, "pearson")
-s_rho = tr.correlation(world.log_p, world.reward, "spearman")
-w_r = tr.weighted_correlation(world.log_p, world.reward, world.log_q, "pearson")
-w_rho = tr.weighted_correlation(world.log_p, world.reward, world.log_q, "spearman")
+s_r = stats.correlation(world.log_p, world.reward, "pearson")
+s_rho = stats.correlation(world.log_p, world.reward, "spearman")
+w_r = stats.weighted_correlation(world.log_p, world.reward, world.log_q, "pearson")
+w_rho = stats.weighted_correlation(world.log_p, world.reward, world.log_q, "spearman")
 q_mass = np.sort(np.exp(world.log_q))[::-1]
 top = int(np.searchsorted(np.cumsum(q_mass), 0.9) + 1)
 rec.claim("toy-outcomes", "outcomes of the toy world", P["toy_size"], None)
@@ -261,7 +260,7 @@ display(pd.DataFrame({"unweighted (the seed)": [s_rho.value, s_r.value], "weight
 #
 # 1. **The seed's estimator**: typical corpora only; their $\overline{\log p}$ cut into {glue:text}`toy-n-bins`
 #    equal-width bins; {glue:text}`toy-per-bin` corpora drawn per bin with replacement; Pearson and Spearman of the
-#    drawn set (`tradeoff.binned_correlation`; interval: percentiles of the whole estimator repeated on typical
+#    drawn set (`tan2024.binned_correlation`; interval: percentiles of the whole estimator repeated on typical
 #    corpora resampled with replacement — a Fisher-z interval on the drawn pairs would count each repeated corpus
 #    as new evidence).
 # 2. **Each typical corpus once** (Fisher-z interval).
@@ -274,10 +273,10 @@ ways = {}
 if n_typ >= 4:
     x_t, y_t = avg_lp[is_typ], avg_r[is_typ]
     for m in ("pearson", "spearman"):
-        ways[("binned", m)] = tr.binned_correlation(rng, x_t, y_t, m, P["n_bins"], P["per_bin"], P["n_boot"])
-        ways[("typical once", m)] = tr.correlation(x_t, y_t, m)
+        ways[("binned", m)] = tan2024.binned_correlation(rng, x_t, y_t, m, P["n_bins"], P["per_bin"], P["n_boot"])
+        ways[("typical once", m)] = stats.correlation(x_t, y_t, m)
 for m in ("pearson", "spearman"):
-    ways[("all corpora", m)] = tr.correlation(avg_lp, avg_r, m)
+    ways[("all corpora", m)] = stats.correlation(avg_lp, avg_r, m)
 for (way, m), c in ways.items():
     rows.append(dict(estimator=way, method=m, value=c.value, low=c.low, high=c.high, corpora=c.n))
 corr_table = pd.DataFrame(rows)
@@ -326,7 +325,7 @@ sets = {"all corpora": np.arange(P["toy_corpora"])}
 if n_typ >= 4:
     typ_idx = np.flatnonzero(is_typ)
     sets["typical once"] = typ_idx
-    sets["binned (one draw)"] = typ_idx[tr.binned_resample(np.random.default_rng(P["seed"]), avg_lp[typ_idx],
+    sets["binned (one draw)"] = typ_idx[tan2024.binned_resample(np.random.default_rng(P["seed"]), avg_lp[typ_idx],
                                                            P["n_bins"], P["per_bin"])]
 mom = pd.DataFrame({k: moments(v) for k, v in sets.items()}).T
 display(mom)
@@ -350,21 +349,21 @@ if n_typ >= 4:
 # Two checks with a false-failure rate of at most $10^{-4}$ turn this explanation into claims. Without the filter,
 # {prf:ref}`thm-averaging-keeps-correlation` predicts the corpus-level $r$ exactly: the $q$-weighted string-level
 # $r_q$. With the filter, the normal approximation of $(X,B)$ (each an average of $N$ i.i.d. terms) and
-# $B$ truncated to $-H(q)\pm\varepsilon$ predicts it too (`tradeoff.band_correlation`; formula in its docstring). Each
+# $B$ truncated to $-H(q)\pm\varepsilon$ predicts it too (`typicality.band_correlation`; formula in its docstring). Each
 # prediction must lie in the $1-10^{-4}$ Fisher-z interval of the measured correlation.
 
 # %%
-all_r_hi = tr.correlation(avg_lp, avg_r, "pearson", level=LEVEL)
+all_r_hi = stats.correlation(avg_lp, avg_r, "pearson", level=LEVEL)
 rec.claim("toy-lemma-check", "q-weighted string-level Pearson r lies in the 1-1e-4 Fisher-z interval of the "
           "all-corpora corpus-level r (Theorem: averaging keeps the correlation)", bool(all_r_hi.low <= w_r <= all_r_hi.high),
           bool(all_r_hi.low <= w_r <= all_r_hi.high), interval=ci(all_r_hi))
 rec.claim("toy-spearman-from-r", "(6/pi) arcsin(r_q/2): the Spearman rho of a bivariate normal with the strings' "
           "q-weighted Pearson r (the large-N limit of the all-corpora rho)", 6 / math.pi * math.asin(w_r / 2), None)
-pred_band = tr.band_correlation(world.log_q, world.log_p, P["toy_corpus_size"], P["eps"])
+pred_band = ty.band_correlation(world.log_q, world.log_p, P["toy_corpus_size"], P["eps"])
 rec.claim("toy-band-prediction", "corpus-level Pearson r over typical corpora predicted by the identity + normal "
           "approximation", pred_band, None)
 if n_typ >= 10:
-    typ_r_hi = tr.correlation(avg_lp[is_typ], avg_r[is_typ], "pearson", level=LEVEL)
+    typ_r_hi = stats.correlation(avg_lp[is_typ], avg_r[is_typ], "pearson", level=LEVEL)
     ok = typ_r_hi.low <= pred_band <= typ_r_hi.high
     rec.claim("toy-band-check", "the predicted typical-corpus r lies in the 1-1e-4 Fisher-z interval of the measured one",
               bool(ok), bool(ok), interval=ci(typ_r_hi))
@@ -455,7 +454,7 @@ print(f"neural part: {neural_seconds:.1f} s to load, sample and score {len(corpu
 g = corpus.prompt_index
 x = corpus.logp_prior
 r_sent = corpus.reward
-r_dpo = tr.dpo_implicit_reward(corpus.logp_policy, corpus.logp_prior, P["beta_dpo"])
+r_dpo = align.dpo_implicit_reward(corpus.logp_policy, corpus.logp_prior, P["beta_dpo"])
 r_seed = corpus.logp_prior - corpus.logp_policy  # the seed's "secret reward": log pi_ref - log pi
 rec.claim("neural-beta", "DPO beta of the policy", P["beta_dpo"], None)
 rec.claim("neural-prompts", "prompts", P["n_prompts"], None)
@@ -467,8 +466,8 @@ rows = []
 res = {}
 for name, rv in (("sentiment", r_sent), ("DPO implicit", r_dpo), ("seed's sign", r_seed)):
     for m in ("pearson", "spearman"):
-        res[(name, "pooled", m)] = tr.correlation(x, rv, m)
-        res[(name, "within prompt", m)] = tr.within_correlation(x, rv, g, m)
+        res[(name, "pooled", m)] = stats.correlation(x, rv, m)
+        res[(name, "within prompt", m)] = stats.within_correlation(x, rv, g, m)
 for (name, how, m), c in res.items():
     rows.append(dict(reward=name, strings=how, method=m, value=c.value, low=c.low, high=c.high, n=c.n))
 display(pd.DataFrame(rows).round(3))
@@ -510,15 +509,15 @@ rec.claim("neural-sign-flip-exact", "within prompts, corr(log p_prior, seed's re
 # the reward's prompt means rise with the prompt means of $\log\pi_{\rm ref}$ (a legitimate choice too).
 
 # %%
-prompt_mean_x = x - tr.within(x, g)
+prompt_mean_x = x - stats.within(x, g)
 choices = {
     "log Z(x) = 0": r_dpo,
-    "reward centred per prompt": tr.within(r_dpo, g),
-    "reward's prompt mean = prompt mean of log p_ref": tr.within(r_dpo, g) + prompt_mean_x,
+    "reward centred per prompt": stats.within(r_dpo, g),
+    "reward's prompt mean = prompt mean of log p_ref": stats.within(r_dpo, g) + prompt_mean_x,
 }
 zrows = []
 for name, rv in choices.items():
-    c = tr.correlation(x, rv, "pearson")
+    c = stats.correlation(x, rv, "pearson")
     zrows.append(dict(choice=name, pearson=c.value, low=c.low, high=c.high))
 ztab = pd.DataFrame(zrows)
 display(ztab.round(3))
@@ -534,25 +533,25 @@ rec.claim("neural-logz-zero", "pooled Pearson r with log Z(x) = 0", float(ztab.p
 # ### Corpus level
 #
 # Corpora of {glue:text}`neural-corpus-size` strings drawn with replacement from the pool
-# (`tradeoff.bootstrap_corpora`, {glue:text}`neural-corpora` corpora), as the seed does. By
+# (`stats.bootstrap_corpora`, {glue:text}`neural-corpora` corpora), as the seed does. By
 # {prf:ref}`thm-averaging-keeps-correlation`, their Pearson correlation estimates the pool's string-level one —
 # there is nothing for the averaging to reverse.
 
 # %%
 boot_rng = np.random.default_rng(P["seed"] + 1)
-idx = tr.bootstrap_corpora(boot_rng, len(corpus), P["n_corpora"], P["corpus_size"])
-cx = tr.corpus_means(x, idx)
-c_pol = tr.corpus_means(corpus.logp_policy, idx)
+idx = stats.bootstrap_corpora(boot_rng, len(corpus), P["n_corpora"], P["corpus_size"])
+cx = stats.corpus_means(x, idx)
+c_pol = stats.corpus_means(corpus.logp_policy, idx)
 crow = []
 cres = {}
 for name, rv in (("sentiment", r_sent), ("DPO implicit", r_dpo), ("seed's sign", r_seed)):
-    cr = tr.corpus_means(rv, idx)
+    cr = stats.corpus_means(rv, idx)
     for m in ("pearson", "spearman"):
-        cres[(name, m)] = tr.correlation(cx, cr, m)
+        cres[(name, m)] = stats.correlation(cx, cr, m)
         crow.append(dict(reward=name, method=m, corpus=cres[(name, m)].value, low=cres[(name, m)].low,
                          high=cres[(name, m)].high, string_pooled=res[(name, "pooled", m)].value))
 display(pd.DataFrame(crow).round(3))
-neural_gap = tr.identity_gap(cx, tr.corpus_means(r_dpo, idx), c_pol, P["beta_dpo"], 0.0)
+neural_gap = tan2024.identity_gap(cx, stats.corpus_means(r_dpo, idx), c_pol, P["beta_dpo"], 0.0)
 rec.claim("neural-identity-error", "max over bootstrap corpora of |avg log p_ref + avg r_DPO/beta - avg log pi| (< 1e-9)",
           float(np.abs(neural_gap).max()), bool(np.abs(neural_gap).max() < 1e-9))
 rec.claim("neural-corpora", "bootstrap corpora of neural strings", P["n_corpora"], None)
@@ -563,7 +562,7 @@ for (name, m), c in cres.items():
               c.value, None, interval=ci(c))
     if m == "pearson":
         rec.claim(cid + "-ci", f"95% interval of {cid}", label(c), None)
-c_hi = tr.correlation(cx, tr.corpus_means(r_sent, idx), "pearson", level=LEVEL)
+c_hi = stats.correlation(cx, stats.corpus_means(r_sent, idx), "pearson", level=LEVEL)
 s_val = res[("sentiment", "pooled", "pearson")].value
 rec.claim("neural-lemma-consistent", "pooled string-level r (sentiment) lies in the 1-1e-4 Fisher-z interval of the "
           "bootstrap corpus-level r (reported: corpus means of few strings need not be normal)",
@@ -593,7 +592,7 @@ centre = float(corpus.logp_policy.mean())
 kept = np.abs(c_pol - centre) < P["neural_band"] * float(np.std(c_pol))
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.0))
 for ax, (name, rv) in zip(axes, (("sentiment", r_sent), ("DPO implicit", r_dpo))):
-    cr = tr.corpus_means(rv, idx)
+    cr = stats.corpus_means(rv, idx)
     ax.scatter(cx, cr, s=6, alpha=0.5, color="0.6", lw=0, label=f"all corpora (r = {cres[(name, 'pearson')].value:.2f})")
     ax.scatter(cx[kept], cr[kept], s=8, alpha=0.8, color=plots.ROLE["aligned"], lw=0,
                label=f"avg log π in the band ({int(kept.sum())})")
@@ -656,10 +655,10 @@ rec.claim("neural-clamp-changed", "fraction of strings whose prior score changes
           float(np.mean(np.abs(x_clamped - np.array([s.logprob_model for s in with_prompt])) > 1e-9)), None)
 srows = []
 for name, xv in (("log p_ref(y | x)", x), ("log p_ref(y), no prompt", x_noprompt), ("clamped at 25", x_clamped)):
-    dpo_v = tr.dpo_implicit_reward(corpus.logp_policy, xv, P["beta_dpo"])
+    dpo_v = align.dpo_implicit_reward(corpus.logp_policy, xv, P["beta_dpo"])
     srows.append(dict(prior_score=name,
-                      sentiment=tr.within_correlation(xv, r_sent, g).value,
-                      dpo_implicit=tr.within_correlation(xv, dpo_v, g).value))
+                      sentiment=stats.within_correlation(xv, r_sent, g).value,
+                      dpo_implicit=stats.within_correlation(xv, dpo_v, g).value))
 stab = pd.DataFrame(srows)
 display(stab.round(3))
 rec.claim("neural-noprompt-sentiment", "within-prompt Pearson r of (log p_ref(y) without the prompt, sentiment reward)",
@@ -688,7 +687,7 @@ rec.claim("neural-noprompt-shift", "mean of log p_ref(y) - log p_ref(y|x) over t
 # slope $-\beta$; the sentiment reward obeys no such identity (the policy is not exactly its tilt).
 
 # %%
-sd_link = tr.within_correlation(r_sent, r_dpo, g)
+sd_link = stats.within_correlation(r_sent, r_dpo, g)
 rec.claim("neural-sentiment-vs-dpo", "within-prompt Pearson r of (sentiment reward, DPO implicit reward) (95% Fisher-z)",
           sd_link.value, None, interval=ci(sd_link))
 rec.claim("neural-band", "half-width of the band on avg log pi (standard deviations)", P["neural_band"], None)
@@ -696,7 +695,7 @@ rec.claim("neural-kept", "bootstrap corpora inside the band", int(kept.sum()), N
 brows = []
 if kept.sum() >= 10:
     for name, rv in (("sentiment", r_sent), ("DPO implicit", r_dpo)):
-        cb = tr.correlation(cx[kept], tr.corpus_means(rv, idx)[kept], "pearson")
+        cb = stats.correlation(cx[kept], stats.corpus_means(rv, idx)[kept], "pearson")
         brows.append(dict(reward=name, all_corpora=cres[(name, "pearson")].value, band=cb.value, low=cb.low,
                           high=cb.high))
         rec.claim(f"neural-band-{short[name]}", f"Pearson r of (avg log p_prior, avg {name} reward) over corpora in "

@@ -30,7 +30,7 @@
 # * repeats the experiment on the bundled neural models (policy `tiny-imdb-positive`, prior `tiny-imdb`, a
 #   sentiment reward).
 #
-# The mathematics lives in `lmdist.exact.adaptors`, `lmdist.exact.imha` and `lmdist.exact.globalnorm`.
+# The mathematics lives in `lmdist.exact.adaptors`, `lmdist.exact.imha`, `lmdist.exact.globalnorm` and `lmdist.exact.tan2024`.
 
 # %% tags=["parameters"]
 profile = "default"        # smoke | default | paper
@@ -70,8 +70,6 @@ PROFILES = {
               "prompt_tokens": 8, "n_per_prompt": 100, "max_new_tokens": 200},
 }
 RULES = {
-    "seed": {"type": "int", "min": 0, "doc": "random seed"},
-    "device": {"type": "str", "choices": ["auto", "cpu", "cuda"], "doc": "device of the neural models"},
     "toy_alphabet": {"type": "int", "min": 2, "max": 120, "doc": "toy tokens (EOS extra); <= 50 makes top-k 50 a no-op"},
     "toy_len": {"type": "int", "min": 1, "max": 4, "doc": "longest toy string (the space has sum V^n strings, at most 2e6)"},
     "toy_concentration": {"type": "float", "min": 0.01, "max": 100.0, "doc": "Dirichlet concentration of the toy prior"},
@@ -101,11 +99,11 @@ import seaborn as sns
 from IPython.display import display
 
 from lmdist.exact import globalnorm as gn
+from lmdist.exact import imha, stats, tan2024
 from lmdist.exact import infotheory as it
 from lmdist.book import params, plots, results
 from lmdist.exact import strings as st
 from lmdist.exact import adaptors as ad
-from lmdist.exact.imha import chain_ess, imha_chain
 
 P = params.from_namespace(globals())
 rec = results.Recorder(chapter="07", title="Sampling adaptors and globally normalised sampling", parameters=P,
@@ -113,8 +111,8 @@ rec = results.Recorder(chapter="07", title="Sampling adaptors and globally norma
 plots.use()
 SRC = "seed 000 (Tan et al. 2024)"
 rng = np.random.default_rng(P["seed"])
-SETTINGS = gn.seed_settings()
-FAMILIES = [f for f, _ in gn.SEED_FAMILIES]
+SETTINGS = tan2024.settings()
+FAMILIES = [f for f, _ in tan2024.FAMILIES]
 t_start = time.time()
 
 # %% [markdown]
@@ -327,7 +325,7 @@ plt.show()
 #
 # IMHA draws fresh proposals $y'\sim\tilde q$ and moves from $y$ to $y'$ with probability
 # $\min\{1,w(y')/w(y)\}$, $w=\pi/\tilde q\propto W$ (`imha.imha_chain`). On a finite space its kernel is computable exactly:
-# after sorting the states by $w$, one step of a distribution costs $O(|\mathcal Y|)$ (`globalnorm.imha_step`). We check
+# after sorting the states by $w$, one step of a distribution costs $O(|\mathcal Y|)$ (`imha.imha_step`). We check
 # that $\pi$ is stationary, that the law $\mu_n=\tilde qP^n$ of the state after $n$ steps approaches $\pi$ no slower than
 # Mengersen and Tweedie's $(1-1/w^*)^n$, $w^*=\max\pi/\tilde q$, and we test the sampler against the exact kernel.
 #
@@ -367,31 +365,30 @@ delta = 1e-4 / hoeff_family
 worst = 0.0
 lengths = space.lengths.astype(float)
 r_range = float(np.ptp(reward_toy))
-t_hw = gn.hoeffding_halfwidth(P["n_chains"], 1.0, delta)
+t_hw = stats.hoeffding_halfwidth(P["n_chains"], 1.0, delta)
 for k, s in enumerate(SETTINGS):
     a = adapted[s.name]
-    kern = gn.imha_kernel(a.log_global, a.log_local)
-    stat_err = max(stat_err, float(np.max(np.abs(gn.imha_step(kern, kern.pi) - kern.pi))))
-    mus = [kern.q.copy()]
-    for _ in range(P["chain_steps"]):
-        mus.append(gn.imha_step(kern, mus[-1]))
-    tv = np.array([gn.tvd_prob(m, kern.pi) for m in mus])
-    w_star = float(kern.w.max())
-    bound = np.array([gn.mengersen_tweedie_bound(w_star, n) for n in range(len(mus))])
+    kern = imha.imha_kernel(a.log_global, a.log_local)
+    stat_err = max(stat_err, float(np.max(np.abs(imha.imha_step(kern, kern.pi) - kern.pi))))
+    mus = imha.imha_marginals(kern, P["chain_steps"])
+    with np.errstate(divide="ignore"):  # μ_n is 0 off supp q̃
+        tv = it.tvd(np.log(np.array(mus)), a.log_global)
+    w_star = imha.max_weight_ratio(a.log_global, a.log_local)
+    bound = np.array([imha.mengersen_tweedie_bound(w_star, n) for n in range(len(mus))])
     mt_viol += int(np.sum(tv > bound + 1e-12))
     monotone &= bool(np.all(np.diff(tv) <= 1e-12))
     curves += [dict(setting=s.name, family=s.family, T=s.temperature, n=n, tv=v) for n, v in enumerate(tv)]
-    acc_exact = gn.acceptance_probability(kern, kern.pi)
+    acc_exact = imha.acceptance_probability(kern, kern.pi)
     # sampled: independent chains vs the exact law after chain_steps steps (Hoeffding, Bonferroni over the family)
-    finals, last = gn.independent_chains(a.log_weight, a.log_local, P["n_chains"], P["chain_steps"], rng)
+    finals, last = imha.independent_chains(a.log_weight, a.log_local, P["n_chains"], P["chain_steps"], rng)
     mu_n, mu_prev = mus[-1], mus[-2]
-    dev = [abs(last.mean() - gn.acceptance_probability(kern, mu_prev)) / t_hw,
-           abs(lengths[finals].mean() - mu_n @ lengths) / gn.hoeffding_halfwidth(P["n_chains"], float(P["toy_len"]), delta),
-           abs(reward_toy[finals].mean() - mu_n @ reward_toy) / gn.hoeffding_halfwidth(P["n_chains"], r_range, delta)]
+    dev = [abs(last.mean() - imha.acceptance_probability(kern, mu_prev)) / t_hw,
+           abs(lengths[finals].mean() - mu_n @ lengths) / stats.hoeffding_halfwidth(P["n_chains"], float(P["toy_len"]), delta),
+           abs(reward_toy[finals].mean() - mu_n @ reward_toy) / stats.hoeffding_halfwidth(P["n_chains"], r_range, delta)]
     worst = max(worst, *dev)
     # one long chain with fresh proposals: acceptance rate, ESS, TV of the length law
-    draws, chain = gn.fresh_chain(a.log_weight, a.log_local, P["long_chain"], rng)
-    ess = chain_ess(chain, reward_toy[draws])
+    draws, chain = imha.fresh_chain(a.log_weight, a.log_local, P["long_chain"], rng)
+    ess = imha.chain_ess(chain, reward_toy[draws])
     imha_rows.append(dict(setting=s.name, family=s.family, T=s.temperature, tv_local_global=lg.tvd[k],
                           acc_exact=acc_exact, acc_chain=chain.acceptance_rate, ess=ess,
                           ess_frac=ess / P["long_chain"], w_star=w_star,
@@ -445,32 +442,30 @@ for s in SETTINGS:
     a = adapted[s.name]
     pool = rng.choice(space.size, size=P["pool_size"], p=np.exp(a.log_local) / np.exp(a.log_local).sum())
     seed_target = logq                                   # the policy at T = 1, no truncation
-    tgt = gn.pool_target(pool, seed_target, a.log_local, space.size)
-    lim = gn.pool_limit(seed_target, a.log_local)
+    tgt = tan2024.pool_target(pool, seed_target, a.log_local, space.size)
+    lim = tan2024.pool_limit(seed_target, a.log_local)
     kept = a.log_local > -np.inf
     limit_err = max(limit_err, float(np.max(np.abs(lim[kept] - it.normalize(np.where(kept, logq, -np.inf))[kept]))))
     # the scheme as the seed ran it (seeded here), and independent pool chains against the exact pool kernel
-    picks, chain = gn.pool_chain(seed_target[pool], a.log_local[pool], P["pool_draws"], rng)
+    picks, chain = tan2024.pool_chain(seed_target[pool], a.log_local[pool], P["pool_draws"], rng)
     nu = np.bincount(pool, minlength=space.size) / P["pool_size"]
     with np.errstate(divide="ignore"):
         log_nu = np.log(nu)
-    kern = gn.imha_kernel(tgt, log_nu)
-    mus = [kern.q.copy()]
-    for _ in range(P["chain_steps"]):
-        mus.append(gn.imha_step(kern, mus[-1]))
+    kern = imha.imha_kernel(tgt, log_nu)
+    mus = imha.imha_marginals(kern, P["chain_steps"])
     finals, last = np.empty(P["n_chains"], dtype=np.int64), np.empty(P["n_chains"], dtype=bool)
     for c in range(P["n_chains"]):
-        pk, ch = gn.pool_chain(seed_target[pool], a.log_local[pool], P["chain_steps"] + 1, rng)
+        pk, ch = tan2024.pool_chain(seed_target[pool], a.log_local[pool], P["chain_steps"] + 1, rng)
         finals[c], last[c] = pool[pk[ch.states[-1]]], ch.accepted[-1]
-    dev = [abs(last.mean() - gn.acceptance_probability(kern, mus[-2])) / t_hw,
-           abs(lengths[finals].mean() - mus[-1] @ lengths) / gn.hoeffding_halfwidth(P["n_chains"], float(P["toy_len"]), delta),
-           abs(reward_toy[finals].mean() - mus[-1] @ reward_toy) / gn.hoeffding_halfwidth(P["n_chains"], r_range, delta)]
+    dev = [abs(last.mean() - imha.acceptance_probability(kern, mus[-2])) / t_hw,
+           abs(lengths[finals].mean() - mus[-1] @ lengths) / stats.hoeffding_halfwidth(P["n_chains"], float(P["toy_len"]), delta),
+           abs(reward_toy[finals].mean() - mus[-1] @ reward_toy) / stats.hoeffding_halfwidth(P["n_chains"], r_range, delta)]
     worst = max(worst, *dev)
     states = pool[picks[chain.states]]
     pool_rows.append(dict(setting=s.name, family=s.family, T=s.temperature,
                           tv_pool_target_pi=it.tvd(tgt, a.log_global), tv_limit_pi=it.tvd(lim, a.log_global),
                           tv_limit_q=it.tvd(lim, logq), acc_pool=chain.acceptance_rate,
-                          acc_pool_exact_limit=gn.stationary_acceptance(lim, a.log_local),
+                          acc_pool_exact_limit=imha.stationary_acceptance(lim, a.log_local),
                           logp_chain=float(logp_toy[states].mean()), r_chain=float(reward_toy[states].mean()),
                           distinct_in_pool=int(np.unique(pool).size)))
 pl = pd.DataFrame(pool_rows)
@@ -511,7 +506,7 @@ display(pl.round(4))
 # %%
 hidden = []
 for s in SETTINGS:
-    eff = gn.with_default_top_k(s.spec)
+    eff = tan2024.with_default_top_k(s.spec)
     if eff != s.spec:
         a_eff = gn.adapt(policy_lm, ad.from_spec(eff))
         hidden.append(dict(setting=s.name, tv_sampled_vs_intended=it.tvd(a_eff.log_local, adapted[s.name].log_local)))
@@ -588,17 +583,15 @@ for k, s in enumerate(SETTINGS):
     acc, ess, states, snis_lp, snis_r = [], [], [], [], []
     for j in range(len(prompts)):
         idx = np.flatnonzero(corpus.prompt_index == j)
-        ch = imha_chain(corpus.log_weight[idx], corpus.logq_local[idx], crng)
+        ch = imha.imha_chain(corpus.log_weight[idx], corpus.logq_local[idx], crng)
         acc.append(ch.acceptance_rate)
-        ess.append(chain_ess(ch, corpus.reward[idx]))
+        ess.append(imha.chain_ess(ch, corpus.reward[idx]))
         states.append(idx[ch.states])
-        lw = corpus.log_weight[idx] - corpus.logq_local[idx]
-        wn = np.exp(lw - lw.max())
-        wn /= wn.sum()
+        wn = imha.snis_weights(corpus.log_weight[idx], corpus.logq_local[idx])
         snis_lp.append(float(wn @ corpus.logp_prior[idx]))
         snis_r.append(float(wn @ corpus.reward[idx]))
     states = np.concatenate(states)
-    picks, pch = gn.pool_chain(corpus.logp_policy, corpus.logq_local, 10 * len(corpus), crng)
+    picks, pch = tan2024.pool_chain(corpus.logp_policy, corpus.logq_local, 10 * len(corpus), crng)
     pstates = picks[pch.states]
     n = len(corpus)
     nrows.append(dict(setting=s.name, family=s.family, T=s.temperature,

@@ -1,4 +1,4 @@
-"""lmdist.exact.adaptors: sampling adaptors on normalised next-token distributions, and against transformers."""
+"""lmdist.exact.adaptors: sampling adaptors on normalized next-token distributions, and against transformers."""
 
 import math
 import zlib
@@ -19,7 +19,7 @@ TRUNCATIONS = (A.TopK, A.TopP, A.MinP, A.TypicalP, A.Epsilon, A.Eta)
 
 @st.composite
 def logprobs(draw, max_size=12):
-    """A normalised log-probability vector (logits within 40 nats), sometimes with exact zeros."""
+    """A normalized log-probability vector (logits within 40 nats), sometimes with exact zeros."""
     k = draw(st.integers(1, max_size))
     logits = np.array(draw(st.lists(st.floats(-20, 20), min_size=k, max_size=k)))
     mask = np.array(draw(st.lists(st.booleans(), min_size=k, max_size=k)))
@@ -48,9 +48,9 @@ def kept(adaptor, logp):
 
 @FAST
 @given(logprobs(), st.lists(adaptor_strategy, min_size=1, max_size=3))
-def test_normalised_finite_and_within_support(logp, steps):
+def test_normalized_finite_and_within_support(logp, steps):
     a = A.compose(*steps)
-    logw, logq = a(logp), a.normalise(logp)
+    logw, logq = a(logp), a.normalize(logp)
     assert not np.isnan(logw).any() and not np.isposinf(logw).any()
     assert math.isclose(np.exp(logsumexp(logq)), 1.0, abs_tol=1e-12)
     assert np.all((logq > -np.inf) == (logw > -np.inf))  # same support
@@ -58,7 +58,7 @@ def test_normalised_finite_and_within_support(logp, steps):
     assert (logw > -np.inf).any()  # at least one token survives
     # log γ̃ = log q̃ + log Z
     on = logw > -np.inf
-    np.testing.assert_allclose(logw[on], (logq + a.log_normaliser(logp))[on], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(logw[on], (logq + a.log_normalizer(logp))[on], rtol=1e-12, atol=1e-9)
 
 
 @FAST
@@ -123,7 +123,7 @@ def test_eta_threshold_formula(logp):
 @given(logprobs(), st.floats(0.05, 20))
 def test_temperature_is_power(logp, t):
     np.testing.assert_allclose(A.Temperature(t)(logp), logp / t, rtol=1e-12)
-    np.testing.assert_allclose(A.Temperature(1.0).normalise(logp), logp, atol=1e-12)
+    np.testing.assert_allclose(A.Temperature(1.0).normalize(logp), logp, atol=1e-12)
 
 
 @FAST
@@ -132,9 +132,9 @@ def test_temperature_limits(half_nats):
     """T -> 0: uniform on the argmax set (greedy); T -> inf: uniform on the support."""
     logp = it.normalize(np.array(half_nats, dtype=float) / 2)  # gaps of at least half a nat
     top = logp == logp.max()
-    q0 = np.exp(A.Temperature(1e-300).normalise(logp))
+    q0 = np.exp(A.Temperature(1e-300).normalize(logp))
     np.testing.assert_allclose(q0, top / top.sum(), atol=1e-12)
-    qinf = np.exp(A.Temperature(1e300).normalise(logp))
+    qinf = np.exp(A.Temperature(1e300).normalize(logp))
     np.testing.assert_allclose(qinf, np.full(len(logp), 1 / len(logp)), atol=1e-12)
 
 
@@ -143,7 +143,7 @@ def test_temperature_limits(half_nats):
        st.lists(adaptor_strategy, max_size=2))
 def test_no_nan_at_extreme_temperature(logp, t, rest):
     for a in (A.compose(A.Temperature(t), *rest), A.compose(*rest, A.Temperature(t))):
-        logw, logq = a(logp), a.normalise(logp)
+        logw, logq = a(logp), a.normalize(logp)
         assert not np.isnan(logw).any() and not np.isnan(logq).any()
         assert not np.isposinf(logw).any()
         assert math.isclose(np.exp(logsumexp(logq)), 1.0, abs_tol=1e-12)
@@ -153,9 +153,9 @@ def test_batched_rows_match_single_rows():
     rng = np.random.default_rng(0)
     logp = it.normalize(rng.normal(size=(3, 4, 30)) * 3)
     a = A.from_spec("temperature=0.8,top_k=10,top_p=0.9,typical_p=0.95,eta_cutoff=0.01")
-    out = a.normalise(logp)
+    out = a.normalize(logp)
     for idx in np.ndindex(3, 4):
-        np.testing.assert_allclose(out[idx], a.normalise(logp[idx]), atol=1e-12)
+        np.testing.assert_allclose(out[idx], a.normalize(logp[idx]), atol=1e-12)
 
 
 # --------------------------------------------------------------------------- validation and specs
@@ -177,8 +177,8 @@ def test_out_of_range_parameters_raise(make, name):
         make()
 
 
-def test_unnormalised_input_raises():
-    with pytest.raises(ValueError, match="normalised"):
+def test_unnormalized_input_raises():
+    with pytest.raises(ValueError, match="normalized"):
         A.TopK(2)(np.array([0.0, 0.0, 0.0]))
 
 
@@ -209,7 +209,7 @@ def test_tables_of_a_toy_model():
     from lmdist.exact.strings import StringSpace, random_lm
     lm = random_lm(StringSpace(3, 3), np.random.default_rng(1))
     a = A.from_spec({"temperature": 0.5, "top_k": 2})
-    table = A.adapted_table(a, lm.next_logprobs)
+    table = a(lm.next_logprobs)
     assert table.shape == lm.next_logprobs.shape
     assert np.all((table > -np.inf).sum(1) >= 1)
 
@@ -234,7 +234,7 @@ def test_matches_transformers_warpers(spec):
     logits = rng.normal(size=(64, 50)) * rng.uniform(0.5, 4, size=(64, 1))
     logp = logits - logsumexp(logits, axis=-1, keepdims=True)
     a = A.from_spec(spec)
-    logw_np, logq_np = a(logp), a.normalise(logp)
+    logw_np, logq_np = a(logp), a.normalize(logp)
     adapter = _Adapter.make(a, torch.device("cpu"))
     _, logq_t, warped, offset = adapter(torch.tensor(logits, dtype=torch.float32))
     logw_t = warped.double().numpy() + offset.numpy()[:, None]

@@ -12,7 +12,7 @@ def test_split_sizes_are_80_10_10_and_balanced():
     sizes = data.sizes()
     total = sum(sizes.values())
     assert 24_800 <= total <= 25_000  # the IMDB train release, exact duplicates kept once
-    for split, fraction in data.FRACTIONS.items():
+    for split, fraction in {"train": 0.8, "validation": 0.1, "test": 0.1}.items():  # the documented buckets
         assert abs(sizes[split] / total - fraction) < 0.01, (split, sizes)
         assert abs(data.labels(split).mean() - 0.5) < 0.03  # both labels in every split
 
@@ -45,8 +45,9 @@ def test_bad_split_names_the_parameter():
 class WordTokenizer:
     """A stand-in tokenizer: one token per whitespace-separated word."""
 
-    def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": text.split()}
+    def __call__(self, text, add_special_tokens=False, truncation=False, max_length=None):
+        words = text.split()
+        return {"input_ids": words[:max_length] if truncation else words}
 
     def decode(self, ids):
         return " ".join(ids)
@@ -69,3 +70,33 @@ def test_prompts_are_first_k_tokens_of_held_out_reviews_and_deterministic():
 def test_labels_align_with_texts():
     assert len(data.labels("train")) == len(data.texts("train"))
     assert set(np.unique(data.labels("train"))) == {0, 1}
+
+
+def test_prompts_tokenize_no_more_than_needed_and_never_warn():
+    """Reviews are tokenized only up to k_tokens + 1 tokens: no "sequence length is longer than the
+    specified maximum" warning even when the tokenized prefix of a review would exceed the model's
+    maximum length, and the prompts are still the first k_tokens tokens of reviews."""
+    import logging
+
+    from transformers import AutoTokenizer
+
+    from lmdist.lm import models
+
+    tok = AutoTokenizer.from_pretrained(models.bundled_path("tiny-imdb"))
+    tok.model_max_length = 24  # below the ~60 tokens of the review prefix tokenized for k_tokens = 12
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers.tokenization_utils_base")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    try:
+        out = data.prompts(5, 12, tok, split="test", seed=1)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert not [r for r in records if "longer than the specified maximum" in r.getMessage()]
+    starts = {tok.decode(e.ids[:12]) for e in tok.backend_tokenizer.encode_batch(data.texts("test"),
+                                                                                   add_special_tokens=False)}
+    assert len(out) == 5 and set(out) <= starts

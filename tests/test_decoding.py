@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lmdist.exact import adaptors as ad
-from lmdist.exact import align, decoding as dc, strings
+from lmdist.exact import align, decoding as dc, mixture, strings
 from lmdist.exact import infotheory as it
 
 logits = st.integers(2, 12).flatmap(
@@ -40,7 +40,7 @@ def test_soft_optimum_identity(score, other, tau, seed):
 @given(logits, st.floats(0.05, 10.0))
 def test_temperature_and_greedy_are_the_adaptors(x, t):
     lp = _dist(x)
-    assert np.allclose(np.exp(dc.temperature_policy(lp, t)), np.exp(ad.Temperature(t).normalise(lp)), atol=1e-12)
+    assert np.allclose(np.exp(dc.temperature_policy(lp, t)), np.exp(ad.Temperature(t).normalize(lp)), atol=1e-12)
     assert np.allclose(np.exp(dc.soft_optimum(lp, t)), np.exp(dc.temperature_policy(lp, t)), atol=1e-12)
     g = np.exp(dc.greedy_policy(lp))
     assert np.isclose(g.sum(), 1) and np.all(g[lp < lp.max()] == 0)
@@ -91,7 +91,7 @@ def test_kl_guided_temperature_schedule():
     assert dc.kl_guided_temperature(p, p, 0.8, 0.5) == pytest.approx(0.8)
     assert dc.kl_guided_temperature(p, q, 0.8, d) == pytest.approx(0.4)       # one half-life
     assert dc.kl_guided_temperature(p, q, 0.8, math.inf) == 0.8
-    assert np.allclose(dc.kl_guided_policy(p, q, 0.8, d), ad.Temperature(0.4).normalise(p))
+    assert np.allclose(dc.kl_guided_policy(p, q, 0.8, d), ad.Temperature(0.4).normalize(p))
     with pytest.raises(ValueError):
         dc.kl_guided_temperature(p, q, 0.8, 0.0)
 
@@ -119,8 +119,7 @@ def test_bellman_is_the_global_optimum(tau):
     lm = strings.random_lm(space, rng)
     r = strings.random_reward(space, rng)
     table, values = dc.bellman(space, lm.next_logprobs, tau, terminal=r)
-    total = dc.sequence_scores(space, lm.next_logprobs, r)
-    assert np.allclose(total, lm.logp + r)
+    total = lm.logp + r
     j_dp = dc.sequence_objective(space, table, lm.next_logprobs, tau, r)
     assert j_dp == pytest.approx(values[0], abs=1e-10)
     my = dc.myopic_policy(lm.next_logprobs, tau)
@@ -163,3 +162,57 @@ def test_guided_sampling_reproduces_plain_sampling():
     for y in b:   # the policy is p_0: KL(π‖p_0) = 0 and the entropy is that of p_0
         assert np.allclose(y.step_kl[0], 0, atol=1e-9)
         assert y.attribution() == pytest.approx(y.step_stream_kl[1].sum(), abs=1e-6)
+
+
+# --------------------------------------------------------------------------- contrastive decoding (exact)
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(3)
+    space = strings.StringSpace(3, 3)
+    lm_a, lm_u = strings.random_lm(space, rng, 0.7), strings.random_lm(space, rng, 0.7)
+    mix = mixture.Mixture(np.asarray(lm_a.logp), np.asarray(lm_u.logp), 0.4)
+    r = strings.random_reward(space, rng, 2.0)
+    return space, lm_a, mix, r
+
+
+def test_next_token_table_reproduces_the_model(toy):
+    space, lm_a, mix, r = toy
+    table = strings.next_token_table(space, np.asarray(lm_a.logp))
+    live = np.isfinite(lm_a.next_logprobs)
+    assert np.max(np.abs(table[live] - lm_a.next_logprobs[live])) < 1e-12
+    ar = strings.autoregressive(space, mix.log_p_ref)
+    assert np.max(np.abs(np.exp(ar.logp) - np.exp(mix.log_p_ref))) < 1e-14
+    marg = strings.prefix_log_marginals(space, mix.log_p_ref)
+    assert abs(marg[0]) < 1e-12  # the empty prefix has mass 1
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
+def test_contrastive_sequence_is_gibbs_at_beta_over_a(toy, gamma):
+    space, _, mix, r = toy
+    beta = 0.7
+    lt = align.gibbs(mix.log_p_ref, r, beta)
+    q = dc.contrastive_sequence(lt, mix.log_p_ref, 1 + gamma, gamma)
+    assert np.max(np.abs(np.exp(q) - np.exp(align.gibbs(mix.log_p_ref, r, beta / (1 + gamma))))) < 1e-12
+
+
+@pytest.mark.parametrize("a,b", [(2.0, 0.5), (1.0, 1.0), (0.5, 0.0)])
+def test_contrastive_sequence_general(toy, a, b):
+    _, _, mix, r = toy
+    beta = 1.3
+    q = dc.contrastive_sequence(align.gibbs(mix.log_p_ref, r, beta), mix.log_p_ref, a, b)
+    pred = it.normalize((a - b) * mix.log_p_ref + a * r / beta)
+    assert np.max(np.abs(np.exp(q) - np.exp(pred))) < 1e-12
+
+
+def test_contrastive_tokenwise(toy):
+    space, _, mix, r = toy
+    beta = 0.5
+    lt = align.gibbs(mix.log_p_ref, r, beta)
+    q0 = dc.contrastive_tokenwise(space, lt, mix.log_p_ref, 1.0, 0.0)
+    assert np.max(np.abs(np.exp(q0) - np.exp(lt))) < 1e-12  # γ = 0: the tuned model itself
+    q_tok = dc.contrastive_tokenwise(space, lt, mix.log_p_ref, 3.0, 2.0)
+    q_seq = dc.contrastive_sequence(lt, mix.log_p_ref, 3.0, 2.0)
+    assert abs(np.exp(q_tok).sum() - 1) < 1e-12
+    assert np.array_equal(q_tok > -np.inf, mix.support)  # no truncation
+    assert it.tvd(q_tok, q_seq) > 1e-3  # local normalization differs from global

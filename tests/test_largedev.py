@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy.stats import binom
 
-from lmdist.exact import align, infotheory as it, largedev as ld
+from lmdist.exact import align, infotheory as it, largedev as ld, tilting
 
 FAST = settings(max_examples=40, deadline=None)
 
@@ -22,11 +22,11 @@ def test_rate_function_is_legendre_and_kl_of_the_tilt(lp, frac):
     x = mean + frac * (2.0 - mean)
     lam = ld.legendre_lambda(lp, r, x)
     i = ld.rate_function(lp, r, x)
-    assert ld.tilted_mean(lp, r, lam) == pytest.approx(x, abs=1e-10)
-    assert i == pytest.approx(it.kl(ld.tilt(lp, r, lam), lp), abs=1e-10)
+    assert tilting.tilted_mean(lp, r, lam) == pytest.approx(x, abs=1e-10)
+    assert i == pytest.approx(it.kl(tilting.tilt(lp, r, lam), lp), abs=1e-10)
     # sup over a grid of lambda never exceeds I(x), and the root attains it
     grid = np.linspace(-5, 5 + 2 * lam, 401)
-    assert (grid * x - ld.cgf(lp, r, grid)).max() <= i + 1e-10
+    assert (grid * x - tilting.cgf(lp, r, grid)).max() <= i + 1e-10
     assert ld.rate_function(lp, r, mean) == pytest.approx(0.0, abs=1e-12)
     assert ld.rate_function(lp, r, 2.0) == pytest.approx(-lp[2])
     assert ld.rate_function(lp, r, 2.5) == math.inf
@@ -83,15 +83,15 @@ def test_cgf_is_renyi_cross_entropy(lp, lam):
     q = it.normalize(r)
     c = float(np.logaddexp.reduce(r))
     rhs = lam * c - lam * ld.renyi_cross_entropy(lp, q, 1 + lam) if lam != 0 else 0.0
-    assert ld.cgf(lp, r, lam) == pytest.approx(rhs, abs=1e-10)
+    assert tilting.cgf(lp, r, lam) == pytest.approx(rhs, abs=1e-10)
     assert ld.renyi_cross_entropy(lp, q, 1.0) == pytest.approx(it.cross_entropy(lp, q))
 
 
 def test_bad_inputs_name_the_parameter():
     with pytest.raises(ValueError, match="logp"):
-        ld.cgf(np.log([0.5, 0.6]), np.zeros(2), 1.0)
+        tilting.cgf(np.log([0.5, 0.6]), np.zeros(2), 1.0)
     with pytest.raises(ValueError, match="r must"):
-        ld.cgf(np.log([0.5, 0.5]), np.array([0.0, np.inf]), 1.0)
+        tilting.cgf(np.log([0.5, 0.5]), np.array([0.0, np.inf]), 1.0)
     with pytest.raises(ValueError, match="x ="):
         ld.legendre_lambda(np.log([0.5, 0.5]), np.array([0.0, 1.0]), 2.0)
     with pytest.raises(ValueError, match="p1"):

@@ -10,7 +10,7 @@ from lmdist.lm import losses
 
 def numpy_dpo(pw, pl, rw, rl, beta, eps=0.0):
     h = beta * ((pw - rw) - (pl - rl))
-    log_sig = lambda z: -np.log1p(np.exp(-z))  # noqa: E731
+    log_sig = lambda z: -np.log1p(np.exp(-z))
     return -(1 - eps) * log_sig(h) - eps * log_sig(-h)
 
 

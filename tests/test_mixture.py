@@ -1,5 +1,5 @@
 """Tests of lmdist.exact.mixture: Lemma 1, the total probability masses, the corrected Theorem 2,
-the seed's counterexample, and the contrastive logits (sequence level and token by token)."""
+Huang's counterexample, and the random instances."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmdist.exact import align, infotheory as it, mixture, strings
+from lmdist.exact import align, instances, mixture
 
 
 def _instance(seed: int) -> mixture.Instance:
@@ -30,7 +30,7 @@ def _counterexample(alpha: float = 0.5) -> tuple[mixture.Mixture, np.ndarray]:
 @given(seeds)
 def test_lemma1_decomposition_equals_gibbs(seed):
     inst = _instance(seed)
-    lp = mixture.tuned(inst.mix, inst.r, inst.beta)
+    lp = align.gibbs(inst.mix.log_p_ref, inst.r, inst.beta)
     rhs = mixture.lemma1_log_decomposition(inst.mix, inst.r, inst.beta)
     err = np.max(np.abs(np.exp(lp) - np.exp(rhs)))
     assert err <= mixture.tolerance(inst.mix, inst.r, inst.beta)
@@ -47,7 +47,7 @@ def test_tpm_sum_to_one_and_closed_form(seed):
     # TPM(A) - α = α(1-α)(E_A w - E_U w)/Z
     assert abs((ta - mix.alpha) - mixture.tpm_gap(mix, r, beta)) <= tol
     # TPM of p_θ is its component mass under the reference's responsibilities
-    ca, cu = mixture.component_mass(mix, mixture.tuned(mix, r, beta))
+    ca, cu = mixture.component_mass(mix, align.gibbs(mix.log_p_ref, r, beta))
     assert abs(ca - ta) <= tol and abs(cu - tu) <= tol
 
 
@@ -63,19 +63,19 @@ def test_corrected_condition_iff_tpm_at_least_alpha(seed):
     else:
         assert ta <= mix.alpha + tol
     if mixture.covariance_condition(mix, r, beta):  # the seed's inequalities (i), (ii): sufficient
-        assert mixture.seed_conclusion_holds(mix, r, beta)
+        assert mixture.huang_conclusion_holds(mix, r, beta)
     # strictness: 0 < α < 1 and finite r give 0 < TPM(U)
     assert mixture.log_tpm(mix, r, beta)[1] > -np.inf
 
 
 @settings(max_examples=100, deadline=None)
 @given(seeds)
-def test_seed_hypotheses_order_the_means(seed):
+def test_huang_hypotheses_order_the_means(seed):
     inst = _instance(seed)
     mix, r = inst.mix, inst.r
     s = mix.support
     pa, pu = np.exp(mix.log_p_a), np.exp(mix.log_p_u)
-    if mixture.seed_hypotheses_hold(mix, r):
+    if mixture.huang_hypotheses_hold(mix, r):
         assert pa @ r > r[s].mean() > pu @ r
 
 
@@ -84,7 +84,7 @@ def test_seed_hypotheses_order_the_means(seed):
 def test_support_preserved_and_ratio_bounds(seed):
     inst = _instance(seed)
     mix, r, beta = inst.mix, inst.r, inst.beta
-    lp = mixture.tuned(mix, r, beta)
+    lp = align.gibbs(mix.log_p_ref, r, beta)
     assert np.array_equal(lp > -np.inf, mix.support)
     lo, hi = mixture.support_ratio_bounds(mix, r, beta)
     ratio = lp[mix.support] - mix.log_p_ref[mix.support]
@@ -121,29 +121,29 @@ def test_log_odds_shift_is_independent_of_alpha(seed):
 
 def test_counterexample_satisfies_hypotheses_but_not_conclusion():
     mix, r = _counterexample()
-    assert mixture.seed_hypotheses_hold(mix, r, "pearson")
-    assert mixture.seed_hypotheses_hold(mix, r, "spearman")
-    assert not mixture.seed_conclusion_holds(mix, r, 0.1)
+    assert mixture.huang_hypotheses_hold(mix, r, "pearson")
+    assert mixture.huang_hypotheses_hold(mix, r, "spearman")
+    assert not mixture.huang_conclusion_holds(mix, r, 0.1)
     assert not mixture.corrected_condition(mix, r, 0.1)
     sa, su = mixture.uniform_covariance_signs(mix, r, 0.1)
     assert sa < 0 and su < 0  # inequality (i) of the proof fails, (ii) holds
-    assert mixture.seed_conclusion_holds(mix, r, 1.0)  # weak tuning: fine
+    assert mixture.huang_conclusion_holds(mix, r, 1.0)  # weak tuning: fine
 
 
 def test_edge_cases_alpha_and_truncation():
     mix, r = _counterexample()
     m1 = mixture.Mixture(mix.log_p_a, mix.log_p_u, 1.0)
     assert mixture.log_tpm(m1, r, 1.0)[1] == -np.inf
-    assert not mixture.seed_conclusion_holds(m1, r, 1.0)
+    assert not mixture.huang_conclusion_holds(m1, r, 1.0)
     m0 = mixture.Mixture(mix.log_p_a, mix.log_p_u, 0.0)
     assert mixture.log_tpm(m0, r, 1.0)[0] == -np.inf
-    assert mixture.seed_conclusion_holds(m0, r, 1.0)
+    assert mixture.huang_conclusion_holds(m0, r, 1.0)
     r_tr = r.copy()
     r_tr[2:] = -np.inf
-    lp = mixture.tuned(mix, r_tr, 1.0)
+    lp = align.gibbs(mix.log_p_ref, r_tr, 1.0)
     assert np.all(lp[2:] == -np.inf) and np.all(lp[:2] > -np.inf)
     assert mixture.tpm(mix, r_tr, 1.0)[1] == 0.0
-    assert not mixture.seed_hypotheses_hold(mix, r_tr)
+    assert not mixture.huang_hypotheses_hold(mix, r_tr)
 
 
 def test_dominance_implies_all_beta():
@@ -171,65 +171,11 @@ def test_random_instances_are_broad():
     insts = [mixture.random_instance(rng) for _ in range(300)]
     assert {i.kind["support"] for i in insts} == set(mixture.SUPPORT_KINDS)
     assert {i.kind["reward"] for i in insts} == set(mixture.REWARD_KINDS)
-    hyp = [mixture.seed_hypotheses_hold(i.mix, i.r) for i in insts]
+    hyp = [mixture.huang_hypotheses_hold(i.mix, i.r) for i in insts]
     assert 0 < sum(hyp) < len(insts)  # not conditioned on the hypotheses
     assert all(0 < i.mix.alpha < 1 for i in insts)
     betas = np.array([i.beta for i in insts])
     assert betas.min() < 1e-2 and betas.max() > 1e2
-
-
-# ------------------------------------------------------------------ autoregressive view and contrastive logits
-
-@pytest.fixture(scope="module")
-def toy():
-    rng = np.random.default_rng(3)
-    space = strings.StringSpace(3, 3)
-    lm_a, lm_u = strings.random_lm(space, rng, 0.7), strings.random_lm(space, rng, 0.7)
-    mix = mixture.Mixture(np.asarray(lm_a.logp), np.asarray(lm_u.logp), 0.4)
-    r = strings.random_reward(space, rng, 2.0)
-    return space, lm_a, mix, r
-
-
-def test_next_token_table_reproduces_the_model(toy):
-    space, lm_a, mix, r = toy
-    table = strings.next_token_table(space, np.asarray(lm_a.logp))
-    live = np.isfinite(lm_a.next_logprobs)
-    assert np.max(np.abs(table[live] - lm_a.next_logprobs[live])) < 1e-12
-    ar = strings.autoregressive(space, mix.log_p_ref)
-    assert np.max(np.abs(np.exp(ar.logp) - np.exp(mix.log_p_ref))) < 1e-14
-    marg = strings.prefix_log_marginals(space, mix.log_p_ref)
-    assert abs(marg[0]) < 1e-12  # the empty prefix has mass 1
-
-
-@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
-def test_contrastive_sequence_is_gibbs_at_beta_over_a(toy, gamma):
-    space, _, mix, r = toy
-    beta = 0.7
-    lt = mixture.tuned(mix, r, beta)
-    q = mixture.contrastive_sequence(lt, mix.log_p_ref, 1 + gamma, gamma)
-    assert np.max(np.abs(np.exp(q) - np.exp(align.gibbs(mix.log_p_ref, r, beta / (1 + gamma))))) < 1e-12
-
-
-@pytest.mark.parametrize("a,b", [(2.0, 0.5), (1.0, 1.0), (0.5, 0.0)])
-def test_contrastive_sequence_general(toy, a, b):
-    _, _, mix, r = toy
-    beta = 1.3
-    q = mixture.contrastive_sequence(mixture.tuned(mix, r, beta), mix.log_p_ref, a, b)
-    pred = it.normalize((a - b) * mix.log_p_ref + a * r / beta)
-    assert np.max(np.abs(np.exp(q) - np.exp(pred))) < 1e-12
-
-
-def test_contrastive_tokenwise(toy):
-    space, _, mix, r = toy
-    beta = 0.5
-    lt = mixture.tuned(mix, r, beta)
-    q0 = mixture.contrastive_tokenwise(space, lt, mix.log_p_ref, 1.0, 0.0)
-    assert np.max(np.abs(np.exp(q0) - np.exp(lt))) < 1e-12  # γ = 0: the tuned model itself
-    q_tok = mixture.contrastive_tokenwise(space, lt, mix.log_p_ref, 3.0, 2.0)
-    q_seq = mixture.contrastive_sequence(lt, mix.log_p_ref, 3.0, 2.0)
-    assert abs(np.exp(q_tok).sum() - 1) < 1e-12
-    assert np.array_equal(q_tok > -np.inf, mix.support)  # no truncation
-    assert it.tvd(q_tok, q_seq) > 1e-3  # local normalisation differs from global
 
 
 @settings(max_examples=60, deadline=None)
@@ -241,10 +187,10 @@ def test_analyse_agrees_with_the_single_functions(seed):
     ta, tu = mixture.tpm(mix, r, beta)
     assert abs(a["tpm_a"] - ta) <= a["tol"] and abs(a["tpm_u"] - tu) <= a["tol"]
     assert a["lemma1_error"] <= a["tol"]
-    assert a["hypotheses"] == mixture.seed_hypotheses_hold(mix, r)
+    assert a["hypotheses"] == mixture.huang_hypotheses_hold(mix, r)
     assert a["corrected"] == mixture.corrected_condition(mix, r, beta)
     assert a["covariance"] == mixture.covariance_condition(mix, r, beta)
-    assert a["conclusion"] == mixture.seed_conclusion_holds(mix, r, beta)
+    assert a["conclusion"] == mixture.huang_conclusion_holds(mix, r, beta)
     assert a["same_support"] and a["ratio_error"] <= 1e-12
     curve_a, curve_u = mixture.log_tpm_curve(mix, r, [beta, 2 * beta])
     assert abs(np.exp(curve_a[0]) - ta) <= a["tol"] and abs(np.exp(curve_u[0]) - tu) <= a["tol"]

@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, models as tk_models, pre_tokenizers
+from tokenizers import Tokenizer, pre_tokenizers
+from tokenizers import models as tk_models
 from transformers import GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
 
 from lmdist.lm import data, rewards
@@ -103,7 +104,7 @@ def test_hf_classifier_log_odds(classifier_folder):
 def test_hf_classifier_errors(classifier_folder, tmp_path_factory):
     with pytest.raises(ValueError, match="label must be one of"):
         rewards.hf_classifier(classifier_folder, label="joy", device="cpu")
-    with pytest.raises(ValueError, match="label must be an index"):
+    with pytest.raises(ValueError, match=r"label must be an integer in \[0, 2\]"):
         rewards.hf_classifier(classifier_folder, label=7, device="cpu")
     with pytest.raises(ValueError, match="local folder"):
         rewards.hf_classifier("no-such-owner/no-such-classifier", label="positive", device="cpu")

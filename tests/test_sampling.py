@@ -117,7 +117,7 @@ def test_first_token_distribution(lm):
     counts = np.bincount([c.token_ids[0] for c in out], minlength=VOCAB)
     with torch.no_grad():
         logits = lm[0](input_ids=torch.tensor([[3]])).logits[0, -1].double().numpy()
-    q = np.exp(A.from_spec(adaptor).normalise(logits - np.logaddexp.reduce(logits)))
+    q = np.exp(A.from_spec(adaptor).normalize(logits - np.logaddexp.reduce(logits)))
     assert np.all(counts[q == 0] == 0)
     keep = q > 0
     assert scipy.stats.chisquare(counts[keep], 4000 * q[keep] / q[keep].sum()).pvalue > 1e-4

@@ -20,7 +20,7 @@ def brute_force_logp(lm: strings.ToyLM) -> np.ndarray:
         for t in range(len(toks) + 1):
             ctx = s.index(toks[:t])
             nxt = toks[t] if t < len(toks) else s.eos
-            total += lm.next_token_logprobs(ctx)[nxt]
+            total += lm.next_logprobs[ctx, nxt]
         out.append(total)
     return np.array(out)
 
@@ -57,18 +57,18 @@ def test_decode_and_index_round_trip():
         s.index("abc")
 
 
-def test_random_lm_is_normalised_and_matches_brute_force():
+def test_random_lm_is_normalized_and_matches_brute_force():
     rng = np.random.default_rng(1)
     for v, n, c, z in [(2, 4, 1.0, 0.0), (3, 3, 0.05, 0.0), (3, 3, 1.0, 0.5), (1, 5, 2.0, 0.0)]:
-        lm = strings.random_lm(strings.StringSpace(v, n), rng, concentration=c, zero_prob=z)
+        lm = strings.random_lm(strings.StringSpace(v, n), rng, concentration=c, hole_prob=z)
         assert abs(logsumexp(lm.logp)) < 1e-12
         np.testing.assert_allclose(lm.logp, brute_force_logp(lm), rtol=0, atol=1e-12)
         np.testing.assert_allclose(lm.token_logprobs.sum(1), lm.logp, rtol=0, atol=1e-12)
         assert not np.isnan(lm.logp).any()
 
 
-def test_zero_prob_creates_holes_in_the_support():
-    lm = strings.random_lm(strings.StringSpace(3, 4), np.random.default_rng(2), zero_prob=0.5)
+def test_hole_prob_creates_holes_in_the_support():
+    lm = strings.random_lm(strings.StringSpace(3, 4), np.random.default_rng(2), hole_prob=0.5)
     assert np.isneginf(lm.logp).any() and abs(logsumexp(lm.logp)) < 1e-12
 
 
@@ -83,10 +83,10 @@ def test_large_space_is_fast():
     assert elapsed < 1.0, f"building and scoring {s.size} strings took {elapsed:.2f} s"
 
 
-def test_sequence_logscores_of_a_normalised_table_is_logp():
+def test_sequence_logscores_of_a_normalized_table_is_logp():
     lm = strings.random_lm(strings.StringSpace(2, 3), np.random.default_rng(3))
     np.testing.assert_allclose(strings.sequence_logscores(lm.space, lm.next_logprobs), lm.logp)
-    # an unnormalised table (temperature 1/2 on each row) gives an unnormalised global score
+    # an unnormalized table (temperature 1/2 on each row) gives an unnormalized global score
     s2 = strings.sequence_logscores(lm.space, 2 * lm.next_logprobs)
     np.testing.assert_allclose(s2, 2 * lm.logp)
 

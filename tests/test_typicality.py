@@ -1,12 +1,13 @@
 """lmdist.exact.typicality: information moments, Renyi entropies, Chebyshev and Chernoff bounds, the exact law of the
-corpus average, the seed's Dirichlet toy and the log-log tail of infinite entropy."""
+corpus average, the typicality filter and the log-log tail of infinite entropy."""
 
 import math
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings, strategies as st
-from scipy.stats import binom, norm
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from scipy.stats import binom, norm, pearsonr
 
 from lmdist.exact import infotheory as it
 from lmdist.exact import largedev as ld
@@ -148,14 +149,29 @@ def test_corpus_averages_have_the_right_mean():
     assert abs(a.mean() - h) < 6 * math.sqrt(v / 50 / 20000)
 
 
-def test_dirichlet_toy_is_the_seeds_legacy_draw_and_leaves_global_state():
-    state = np.random.get_state()[1].copy()
-    lq = ty.dirichlet_toy(42, 1000, 0.1)
-    assert np.array_equal(np.random.get_state()[1], state)
-    np.random.seed(42)
-    q = np.random.dirichlet(0.1 * np.ones(1000))
-    assert np.allclose(np.exp(lq), q, rtol=1e-12, atol=1e-300)
-    assert it.entropy(lq) == pytest.approx(5.01, abs=0.005)  # the seed's published H(q) = 5.01 nats
+def test_typical_is_the_open_band_around_the_entropy():
+    # |A - H| < eps, strict: a corpus exactly eps away is atypical (up to rounding of 1.0 + 1e-3)
+    avg = np.array([1.0, 1.0005, 0.9995, 1.002, 0.998])
+    assert ty.typical(avg, 1.0, 1e-3).tolist() == [True, True, True, False, False]
+    with pytest.raises(ValueError, match="eps"):
+        ty.typical(np.zeros(2), 0.0, 0.0)
+
+
+def test_band_correlation_matches_simulation():
+    # Corpora of N draws from q, kept when typical: the predicted correlation of (avg log p, avg r) against a large
+    # simulation (200,000 corpora; about 10% kept, so the sampling sd of r is below 0.01: 0.03 is 3+ sd).
+    rng = np.random.default_rng(3)
+    k = 40
+    log_q = np.log(rng.dirichlet(np.ones(k)))
+    log_p = np.log(rng.dirichlet(np.ones(k)))
+    q = np.exp(log_q)
+    n, eps = 400, 0.02
+    pred = ty.band_correlation(log_q, log_p, n, eps)
+    counts = rng.multinomial(n, q, size=200_000)
+    x, b = counts @ log_p / n, counts @ log_q / n
+    keep = ty.typical(-b, float(-(q @ log_q)), eps)
+    sim = pearsonr(x[keep], b[keep] - x[keep]).statistic
+    assert abs(sim - pred) < 0.03, (sim, pred, keep.sum())
 
 
 def test_loglog_mass_tail_and_sampler():

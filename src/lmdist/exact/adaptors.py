@@ -1,24 +1,24 @@
 """Sampling adaptors: transforms of a next-token distribution (numpy only).
 
-A sampling adaptor maps the *normalised* next-token distribution p(. | y_<t) to unnormalised
+A sampling adaptor maps the *normalized* next-token distribution p(. | y_<t) to unnormalized
 weights γ̃(p)(v) >= 0 over the vocabulary; sampling with it draws the next token from the
-*locally normalised* adapted distribution
+*locally normalized* adapted distribution
 
     q̃_t(v) = γ̃(p_t)(v) / Z_t,        Z_t = sum_v' γ̃(p_t)(v'),
 
-and the *globally normalised* adapted distribution over whole strings is
+and the *globally normalized* adapted distribution over whole strings is
 
     π(y) ∝ prod_t γ̃(p(. | y_<t))(y_t).
 
-Because γ̃ acts on normalised probabilities (p^{1/T}, p · 1[kept]) and not on raw logits, π is well
+Because γ̃ acts on normalized probabilities (p^{1/T}, p · 1[kept]) and not on raw logits, π is well
 defined: logits are only defined up to a per-prefix constant, which a temperature would turn into a
-per-prefix factor. Everything is in log space: an adaptor takes ``logp`` (normalised along the last
+per-prefix factor. Everything is in log space: an adaptor takes ``logp`` (normalized along the last
 axis, ``-inf`` for zero probability) and returns ``log γ̃`` (``-inf`` for removed tokens);
-:meth:`Adaptor.normalise` gives ``log q̃`` and :meth:`Adaptor.log_normaliser` gives ``log Z``, so
+:meth:`Adaptor.normalize` gives ``log q̃`` and :meth:`Adaptor.log_normalizer` gives ``log Z``, so
 that log π(y) - log q̃(y) = sum_t log Z_t (the importance weight of IMHA).
 
-Each truncation decides what to keep from the *normalised* version of its input, so in a composition
-``compose(a, b)`` the adaptor ``b`` sees ``a``'s unnormalised output and normalises it first, exactly
+Each truncation decides what to keep from the *normalized* version of its input, so in a composition
+``compose(a, b)`` the adaptor ``b`` sees ``a``'s unnormalized output and normalizes it first, exactly
 as transformers' logits warpers do one after the other. :func:`from_spec` builds a composition from
 transformers' generation parameters, in transformers' order: temperature, top_k, top_p, min_p,
 typical_p, epsilon_cutoff, eta_cutoff. Ties are resolved as transformers does (stated per adaptor),
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from lmdist.exact import infotheory
+from lmdist.exact import checks, infotheory
 
 #: transformers' order of its sampling warpers (``GenerationMixin._get_logits_processor``).
 SPEC_ORDER = ("temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff")
@@ -46,21 +46,6 @@ ALIASES = {"epsilon": "epsilon_cutoff", "eta": "eta_cutoff", "typical": "typical
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _check_logp(logp: Any) -> np.ndarray:
-    """A float64 array of log-probabilities normalised along the last axis, or ValueError."""
-    x = np.asarray(logp, dtype=np.float64)
-    if x.ndim == 0 or x.shape[-1] == 0:
-        raise ValueError("logp must be a non-empty array of log-probabilities (vocabulary on the last axis)")
-    if np.isnan(x).any() or np.isposinf(x).any():
-        raise ValueError("logp holds NaN or +inf")
-    mass = np.exp(logsumexp(x, axis=-1))
-    if np.any(np.abs(mass - 1.0) > infotheory.MASS_TOL):
-        raise ValueError(f"logp is not normalised along the last axis (mass off by "
-                         f"{float(np.max(np.abs(mass - 1.0))):.3g}); adaptors act on normalised "
-                         f"distributions: pass it through infotheory.normalize first")
-    return x
-
 
 def _lognorm(logw: np.ndarray) -> np.ndarray:
     """log-softmax along the last axis of weights that have at least one finite entry per row."""
@@ -78,15 +63,9 @@ def _row_max(logw: np.ndarray) -> np.ndarray:
     return np.max(logw, axis=-1, keepdims=True)
 
 
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
 def _in_open_unit(value: Any, name: str) -> float:
-    v = _number(value, name)
-    if not 0.0 < v < 1.0:
+    v = checks.real(value, name, lo=0.0, hi=1.0, open_lo=True)
+    if v == 1.0:
         raise ValueError(f"{name} must lie in the open interval (0, 1), got {value!r}")
     return v
 
@@ -94,11 +73,11 @@ def _in_open_unit(value: Any, name: str) -> float:
 # --------------------------------------------------------------------------- the interface
 
 class Adaptor(ABC):
-    """A sampling adaptor γ̃: normalised log p -> unnormalised log γ̃(p), along the last axis."""
+    """A sampling adaptor γ̃: normalized log p -> unnormalized log γ̃(p), along the last axis."""
 
     def __call__(self, logp: Any) -> np.ndarray:
-        """log γ̃(p): the unnormalised adapted log-weights (``-inf`` for removed tokens)."""
-        x = _check_logp(logp)
+        """log γ̃(p): the unnormalized adapted log-weights (``-inf`` for removed tokens)."""
+        x = checks.logprobs(logp, "logp")
         if not any(isinstance(s, Temperature) for s in self.steps):
             return self._transform(x)  # truncations only: γ̃ = p exactly on the kept tokens
         m = _row_max(x)
@@ -108,28 +87,25 @@ class Adaptor(ABC):
             offset = np.where(m == 0.0, 0.0, m * self.inverse_temperature)
             return self._transform(x - m) + offset
 
-    log_weights = __call__
-
-    def normalise(self, logp: Any) -> np.ndarray:
-        """log q̃ = log γ̃(p) - log sum_v γ̃(p)(v): the locally normalised adapted distribution.
+    def normalize(self, logp: Any) -> np.ndarray:
+        """log q̃ = log γ̃(p) - log sum_v γ̃(p)(v): the locally normalized adapted distribution.
 
         Computed from p / max_v p (every truncation is invariant to rescaling its input and a
         temperature only changes the row's constant), so it is finite on the kept tokens even
         where γ̃ itself underflows (e.g. p^{1/T} at T = 1e-300).
         """
-        x = _check_logp(logp)
+        x = checks.logprobs(logp, "logp")
         with np.errstate(over="ignore", invalid="ignore"):
             return _lognorm(self._transform(x - _row_max(x)))
 
-    def log_normaliser(self, logp: Any) -> np.ndarray | float:
+    def log_normalizer(self, logp: Any) -> np.float64 | np.ndarray:
         """log Z = log sum_v γ̃(p)(v) per row, so that log γ̃ = log q̃ + log Z."""
-        out = logsumexp(self(logp), axis=-1)
-        return float(out) if np.ndim(out) == 0 else out
+        return checks.as_result(logsumexp(self(logp), axis=-1))
 
     @abstractmethod
     def _transform(self, logw: np.ndarray) -> np.ndarray:
         """The adaptor on arbitrary log-weights (float64, last axis the vocabulary, a finite max per
-        row): truncations decide on the normalised weights and return the input with removed
+        row): truncations decide on the normalized weights and return the input with removed
         entries set to -inf; a temperature divides by T."""
 
     @property
@@ -173,9 +149,7 @@ class Temperature(Adaptor):
     temperature: float
 
     def __post_init__(self) -> None:
-        t = _number(self.temperature, "temperature")
-        if not (0.0 < t < math.inf):
-            raise ValueError(f"temperature must be a finite number in (0, inf), got {self.temperature!r}")
+        t = checks.real(self.temperature, "temperature", lo=0.0, open_lo=True)
         object.__setattr__(self, "temperature", t)
 
     def _transform(self, logw: np.ndarray) -> np.ndarray:
@@ -193,12 +167,12 @@ class _Truncation(Adaptor):
     """γ̃(p)(v) = p(v) · 1[v kept]: the subclass says which tokens are kept."""
 
     def _transform(self, logw: np.ndarray) -> np.ndarray:
-        logp = _lognorm(logw)  # decisions are made on the normalised distribution
+        logp = _lognorm(logw)  # decisions are made on the normalized distribution
         return np.where(self._remove(logp), -np.inf, logw)
 
     @abstractmethod
     def _remove(self, logp: np.ndarray) -> np.ndarray:
-        """Boolean mask of removed tokens given the normalised log-probabilities."""
+        """Boolean mask of removed tokens given the normalized log-probabilities."""
 
     @property
     def steps(self) -> tuple[Adaptor, ...]:
@@ -222,9 +196,7 @@ class TopK(_Truncation):
     k: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ValueError(f"top_k must be an integer >= 1, got {self.k!r}")
-        object.__setattr__(self, "k", int(self.k))
+        object.__setattr__(self, "k", checks.integer(self.k, "top_k", lo=1))
 
     def _remove(self, logp: np.ndarray) -> np.ndarray:
         k = min(self.k, logp.shape[-1])
@@ -247,10 +219,7 @@ class TopP(_Truncation):
     p: float
 
     def __post_init__(self) -> None:
-        v = _number(self.p, "top_p")
-        if not 0.0 < v <= 1.0:
-            raise ValueError(f"top_p must lie in (0, 1], got {self.p!r}")
-        object.__setattr__(self, "p", v)
+        object.__setattr__(self, "p", checks.real(self.p, "top_p", lo=0.0, hi=1.0, open_lo=True))
 
     def _remove(self, logp: np.ndarray) -> np.ndarray:
         order = np.argsort(logp, axis=-1, kind="stable")
@@ -271,10 +240,7 @@ class MinP(_Truncation):
     min_p: float
 
     def __post_init__(self) -> None:
-        v = _number(self.min_p, "min_p")
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"min_p must lie in [0, 1], got {self.min_p!r}")
-        object.__setattr__(self, "min_p", v)
+        object.__setattr__(self, "min_p", checks.real(self.min_p, "min_p", lo=0.0, hi=1.0))
 
     def _remove(self, logp: np.ndarray) -> np.ndarray:
         if self.min_p == 0.0:
@@ -352,8 +318,8 @@ class Eta(_Truncation):
 
 @dataclass(frozen=True)
 class Composed(Adaptor):
-    """γ̃ = γ̃_m ∘ ... ∘ γ̃_1: each step acts on the previous one's unnormalised output (which it
-    normalises before deciding what to keep), as a list of transformers warpers does."""
+    """γ̃ = γ̃_m ∘ ... ∘ γ̃_1: each step acts on the previous one's unnormalized output (which it
+    normalizes before deciding what to keep), as a list of transformers warpers does."""
 
     parts: tuple[Adaptor, ...]
 
@@ -389,10 +355,8 @@ def _parse_value(key: str, raw: Any) -> Any:
     if key == "top_k":
         if isinstance(raw, float) and raw.is_integer():
             raw = int(raw)
-        if isinstance(raw, bool) or not isinstance(raw, (int, np.integer)):
-            raise ValueError(f"top_k must be an integer >= 1 (or 0 for none), got {raw!r}")
-        return int(raw)
-    return _number(raw, key)
+        return checks.integer(raw, "top_k (0 for none)", lo=0)
+    return checks.real(raw, key, allow_inf=True)
 
 
 def _spec_items(spec: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -459,17 +423,3 @@ def from_spec(spec: Adaptor | Mapping[str, Any] | str | None) -> Adaptor:
         elif key == "eta_cutoff" and v != 0.0:
             steps.append(Eta(v))
     return compose(*steps)
-
-
-def normalise(logw: Any) -> np.ndarray:
-    """log-softmax of adapted log-weights along the last axis: log γ̃ - log sum γ̃ (see
-    :func:`lmdist.exact.infotheory.normalize`). Prefer :meth:`Adaptor.normalise`, which stays finite where
-    γ̃ underflows."""
-    return infotheory.normalize(logw)
-
-
-def adapted_table(adaptor: Adaptor, next_logprobs: np.ndarray) -> np.ndarray:
-    """log γ̃ applied to every row of a toy model's next-symbol table (``ToyLM.next_logprobs``): the
-    per-prefix unnormalised log-weights whose sums along strings are log of the globally normalised
-    model's weights (``strings.sequence_logscores``)."""
-    return adaptor(next_logprobs)

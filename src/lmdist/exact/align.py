@@ -13,8 +13,8 @@ Everything works in log space (``logp`` arrays, ``-inf`` for probability zero). 
 finite or ``-inf`` (a string that must never be produced); ``+inf`` and NaN are rejected.
 The two limits are handled exactly:
 
-* β → ∞: q*_∞ = p restricted to R = {y : p(y) > 0, r(y) > -inf}, renormalised;
-* β → 0: q*_0 = p restricted to A = argmax_{y in R} r(y), renormalised (ties share by p).
+* β → ∞: q*_∞ = p restricted to R = {y : p(y) > 0, r(y) > -inf}, renormalized;
+* β → 0: q*_0 = p restricted to A = argmax_{y in R} r(y), renormalized (ties share by p).
 
 numpy and scipy only.
 """
@@ -27,107 +27,52 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
+from lmdist.exact import checks, tilting
 from lmdist.exact import infotheory as it
 
 
-def _reward(r: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    r = np.asarray(r, dtype=np.float64)
-    if r.shape != shape:
-        try:
-            r = np.broadcast_to(r, shape)
-        except ValueError as err:
-            raise ValueError(f"reward shape {r.shape} does not match logp shape {shape}") from err
-    if np.isnan(r).any():
-        raise ValueError("reward holds NaN")
-    if np.isposinf(r).any():
-        raise ValueError("reward holds +inf: the objective has no maximiser (E_q r is unbounded)")
-    return r
-
-
 def _beta(beta: float, allow_zero: bool = True, allow_inf: bool = True) -> float:
-    b = float(beta)
-    if math.isnan(b) or b < 0 or (b == 0 and not allow_zero) or (math.isinf(b) and not allow_inf):
-        lo = "[0" if allow_zero else "(0"
-        hi = "inf]" if allow_inf else "inf)"
-        raise ValueError(f"beta must lie in {lo}, {hi}, got {beta!r}")
-    return b
-
-
-def _support(logp: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """R = {y : p(y) > 0 and r(y) > -inf}, the support of every q*_β."""
-    live = (logp > -np.inf) & (r > -np.inf)
-    if not live.any(-1).all():
-        raise ValueError("the reward is -inf on all of supp p: no distribution has finite objective")
-    return live
+    return checks.real(beta, "beta", lo=0.0, open_lo=not allow_zero, allow_inf=allow_inf)
 
 
 def gibbs(logp: np.ndarray, r: np.ndarray, beta: float) -> np.ndarray:
     """log q*_β(y) = log p(y) + r(y)/β - log Z_β, the maximiser of E_q r - β KL(q||p).
 
-    Computed as ``normalize(log p + (r - max_R r)/β)`` on R (the shift by max_R r cancels in the
-    normalisation and keeps every exponent <= 0, so no overflow for any β). ``beta = 0`` gives the
-    β → 0 limit (p restricted to argmax_R r), ``beta = inf`` the β → ∞ limit (p restricted to R).
-    Works along the last axis (one distribution per row).
+    The exponential tilt of p at λ = 1/β (:func:`lmdist.exact.tilting.tempered` at temperature β):
+    ``beta = 0`` gives the β → 0 limit (p restricted to argmax_R r), ``beta = inf`` the β → ∞ limit
+    (p restricted to R). Works along the last axis (one distribution per row).
     """
-    lp = it._logp(logp, "logp")
-    r = _reward(r, lp.shape)
-    b = _beta(beta)
-    live = _support(lp, r)
-    rmax = np.where(live, r, -np.inf).max(-1, keepdims=True)
-    if b == 0:
-        keep = live & (r == rmax)
-        return it.normalize(np.where(keep, lp, -np.inf))
-    if math.isinf(b):
-        return it.normalize(np.where(live, lp, -np.inf))
-    with np.errstate(over="ignore", invalid="ignore"):
-        tilt = np.where(live, (np.where(live, r, 0.0) - rmax) / b, -np.inf)
-    return it.normalize(np.where(live, lp + tilt, -np.inf))
+    return tilting.tempered(logp, r, _beta(beta))
 
 
-def log_partition(logp: np.ndarray, r: np.ndarray, beta: float) -> float | np.ndarray:
+def log_partition(logp: np.ndarray, r: np.ndarray, beta: float) -> np.float64 | np.ndarray:
     """log Z_β = log sum_y p(y) exp(r(y)/β), for 0 < β <= ∞ (β = ∞ gives log p(R)).
 
     Computed as max_R r / β + logsumexp(log p + (r - max_R r)/β) so that nothing overflows.
     """
-    lp = it._logp(logp, "logp")
-    r = _reward(r, lp.shape)
+    lp = checks.logprobs(logp, "logp")
+    r = tilting.reward_array(r, lp.shape)
     b = _beta(beta, allow_zero=False)
-    live = _support(lp, r)
+    live = tilting.live_support(lp, r)
     if math.isinf(b):
-        return it._out(logsumexp(np.where(live, lp, -np.inf), axis=-1))
+        return checks.as_result(logsumexp(np.where(live, lp, -np.inf), axis=-1))
     rmax = np.where(live, r, -np.inf).max(-1, keepdims=True)
     tilt = np.where(live, (np.where(live, r, 0.0) - rmax) / b, -np.inf)
-    return it._out(rmax[..., 0] / b + logsumexp(np.where(live, lp + tilt, -np.inf), axis=-1))
+    return checks.as_result(rmax[..., 0] / b + logsumexp(np.where(live, lp + tilt, -np.inf), axis=-1))
 
 
-def optimal_value(logp: np.ndarray, r: np.ndarray, beta: float) -> float | np.ndarray:
-    """max_q J_β(q) = β log Z_β, with its limits: max_R r at β = 0; at β = ∞, E_p r when
-    p(R) = 1 and -inf otherwise (every q then either leaves supp p or puts mass on r = -inf)."""
-    lp = it._logp(logp, "logp")
-    r = _reward(r, lp.shape)
-    b = _beta(beta)
-    live = _support(lp, r)
-    if b == 0:
-        return it._out(np.where(live, r, -np.inf).max(-1))
-    if math.isinf(b):
-        full = ~((lp > -np.inf) & ~live).any(-1)
-        mean = np.where(live, np.exp(lp) * np.where(live, r, 0.0), 0.0).sum(-1)
-        return it._out(np.where(full, mean, -np.inf))
-    return it._out(b * np.asarray(log_partition(lp, r, b)))
-
-
-def expected_reward(logq: np.ndarray, r: np.ndarray) -> float | np.ndarray:
+def expected_reward(logq: np.ndarray, r: np.ndarray) -> np.float64 | np.ndarray:
     """E_{y~q}[r(y)] = sum_{q(y)>0} q(y) r(y); -inf if q puts mass on a string with r = -inf."""
-    lq = it._logp(logq, "logq")
-    r = _reward(r, lq.shape)
+    lq = checks.logprobs(logq, "logq")
+    r = tilting.reward_array(r, lq.shape)
     on = lq > -np.inf
     bad = (on & np.isneginf(r)).any(-1)
     ok = on & ~np.isneginf(r)
     val = np.where(ok, np.exp(np.where(ok, lq, 0.0)) * np.where(ok, r, 0.0), 0.0).sum(-1)
-    return it._out(np.where(bad, -np.inf, val))
+    return checks.as_result(np.where(bad, -np.inf, val))
 
 
-def objective(logq: np.ndarray, logp: np.ndarray, r: np.ndarray, beta: float) -> float | np.ndarray:
+def objective(logq: np.ndarray, logp: np.ndarray, r: np.ndarray, beta: float) -> np.float64 | np.ndarray:
     """J_β(q) = E_q[r] - β KL(q || p); -inf when KL(q||p) = inf or E_q r = -inf.
 
     At β = 0 it is E_q r; at β = ∞ it is E_q r when q = p (KL = 0) and -inf otherwise.
@@ -136,10 +81,10 @@ def objective(logq: np.ndarray, logp: np.ndarray, r: np.ndarray, beta: float) ->
     er = np.asarray(expected_reward(logq, r))
     d = np.asarray(it.kl(logq, logp))
     if b == 0:
-        return it._out(er)
+        return checks.as_result(er)
     with np.errstate(invalid="ignore"):
         pen = np.where(d == 0, 0.0, b * d)  # β KL with ∞ · 0 = 0
-    return it._out(np.where(np.isneginf(er) | np.isposinf(pen), -np.inf, er - pen))
+    return checks.as_result(np.where(np.isneginf(er) | np.isposinf(pen), -np.inf, er - pen))
 
 
 def frontier(logp: np.ndarray, r: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,21 +102,21 @@ def frontier(logp: np.ndarray, r: np.ndarray, betas: np.ndarray) -> tuple[np.nda
     return rewards, kls
 
 
-def kl_range(logp: np.ndarray, r: np.ndarray) -> tuple[float, float]:
+def kl_range(logp: np.ndarray, r: np.ndarray) -> tuple[np.float64, np.float64]:
     """The KLs of the two limits, KL(q*_∞||p) = -log p(R) and KL(q*_0||p) = -log p(A).
 
     KL(q*_β||p) decreases (weakly) from the second to the first as β goes from 0 to ∞, so a
     budget Δ can be met with equality exactly when -log p(R) <= Δ <= -log p(A).
     """
-    lp = it._logp(logp, "logp")
+    lp = checks.logprobs(logp, "logp")
     if lp.ndim != 1:
         raise ValueError("kl_range takes one distribution (a 1-D logp)")
-    r = _reward(r, lp.shape)
-    return float(it.kl(gibbs(lp, r, math.inf), lp)), float(it.kl(gibbs(lp, r, 0.0), lp))
+    r = tilting.reward_array(r, lp.shape)
+    return it.kl(gibbs(lp, r, math.inf), lp), it.kl(gibbs(lp, r, 0.0), lp)
 
 
 def beta_for_kl(logp: np.ndarray, r: np.ndarray, delta: float, slack: str = "raise",
-                tol: float = 1e-10) -> float:
+                tol: float = 1e-10) -> np.float64:
     """The β with KL(q*_β || p) = Δ: the Lagrange multiplier of max E_q r s.t. KL(q||p) <= Δ.
 
     Solved by Brent's method in u = log β (KL(q*_{e^u}||p) is monotone in u). The ends, with
@@ -190,15 +135,13 @@ def beta_for_kl(logp: np.ndarray, r: np.ndarray, delta: float, slack: str = "rai
     """
     if slack not in ("raise", "zero"):
         raise ValueError(f"slack must be 'raise' or 'zero', got {slack!r}")
-    d = float(delta)
-    if math.isnan(d) or d < 0:
-        raise ValueError(f"the KL budget delta must be >= 0, got {delta!r}")
-    lp = it._logp(logp, "logp")
-    r = _reward(r, lp.shape)
+    d = checks.real(delta, "the KL budget delta", lo=0.0, allow_inf=True)
+    lp = checks.logprobs(logp, "logp")
+    r = tilting.reward_array(r, lp.shape)
     kl_inf, kl_0 = kl_range(lp, r)
     if d > kl_0 + tol * max(1.0, kl_0):
         if slack == "zero":
-            return 0.0
+            return np.float64(0.0)
         raise ValueError(
             f"KL budget delta={d:.6g} exceeds {kl_0:.6g} = KL of the beta -> 0 limit (p restricted to "
             f"the reward's argmax): the constraint is slack and no beta reaches it; the largest "
@@ -208,10 +151,10 @@ def beta_for_kl(logp: np.ndarray, r: np.ndarray, delta: float, slack: str = "rai
             f"KL budget delta={d:.6g} is unreachable: dropping the strings with reward -inf already "
             f"costs KL = {kl_inf:.6g}, the smallest KL of any q with finite objective")
     if abs(d - kl_inf) <= tol * max(1.0, kl_inf):
-        return math.inf
+        return np.float64(math.inf)
     if abs(d - kl_0) <= tol * max(1.0, kl_0):
-        return 0.0
-    live = _support(lp, r)
+        return np.float64(0.0)
+    live = tilting.live_support(lp, r)
     spread = float(np.ptp(r[live]))
 
     def f(u: float) -> float:
@@ -223,13 +166,13 @@ def beta_for_kl(logp: np.ndarray, r: np.ndarray, delta: float, slack: str = "rai
     while f(lo) <= 0:
         lo -= ten
         if lo < u0 - 300 * ten:
-            return 0.0
+            return np.float64(0.0)
     hi = u0
     while f(hi) >= 0:
         hi += ten
         if hi > u0 + 300 * ten:
-            return math.inf
-    return math.exp(brentq(f, lo, hi, xtol=1e-13, rtol=4 * np.finfo(float).eps, maxiter=500))
+            return np.float64(math.inf)
+    return np.float64(math.exp(brentq(f, lo, hi, xtol=1e-13, rtol=4 * np.finfo(float).eps, maxiter=500)))
 
 
 def dpo_implicit_reward(logq: np.ndarray, logp: np.ndarray, beta: float,
@@ -242,9 +185,11 @@ def dpo_implicit_reward(logq: np.ndarray, logp: np.ndarray, beta: float,
     the default ``log_z = 0`` it returns r - β log Z_β, the same shift for every string (so
     differences r(y) - r(y') and Bradley–Terry preferences are unchanged). Off the support:
     -inf where q = 0 < p (a truncated string), +inf where p = 0 < q (not a Gibbs tilt of p), NaN
-    where p = q = 0 (the reward of a string p never produces is not identified).
+    where p = q = 0 (the reward of a string p never produces is not identified). The formula acts
+    string by string: ``logq`` and ``logp`` may be whole distributions or the log-probabilities of
+    sampled strings under each model.
     """
-    lq, lp = it._pair(logq, logp)
+    lq, lp = checks.logprob_pair(logq, logp, ("logq", "logp"), normalized=False)
     b = _beta(beta, allow_zero=False, allow_inf=False)
     lz = np.asarray(log_z, dtype=np.float64)
     if not np.isfinite(lz).all():

@@ -1,4 +1,4 @@
-"""Best-of-N on a finite space, exactly, and the self-normalised importance sampling (SNIS) estimate
+"""Best-of-N on a finite space, exactly, and the self-normalized importance sampling (SNIS) estimate
 of the KL-regularised policy from samples of p. numpy and scipy only; log space throughout.
 
 **Best-of-N.** Draw Y_1, ..., Y_N i.i.d. from p and return one with the largest reward; when several
@@ -33,7 +33,7 @@ Also KL <= D_inf(BoN || p) = log((1 - (1 - p_top)^N) / p_top), with p_top the pr
 level: a bound that stays finite as N -> infinity.
 
 **SNIS.** For samples y_1..y_K ~ p with rewards r_i, the KL-regularised policy phi_beta ∝ p e^{r/beta} is
-estimated by the self-normalised weights w_i = e^{r_i/beta} / sum_k e^{r_k/beta}:
+estimated by the self-normalized weights w_i = e^{r_i/beta} / sum_k e^{r_k/beta}:
 
     E_phi[f] ≈ sum_i w_i f(y_i),   log Z ≈ log (1/K) sum_i e^{r_i/beta},
     KL(phi || p) = E_phi[r]/beta - log Z ≈ sum_i w_i r_i / beta - log (1/K) sum_i e^{r_i/beta},
@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from lmdist.exact import checks
 from lmdist.exact import infotheory as it
 
 _LOG2 = math.log(2.0)
@@ -75,15 +76,8 @@ def _log_n(n: float | None, log_n: float | None) -> float:
     if (n is None) == (log_n is None):
         raise ValueError("give exactly one of n (the number of draws) and log_n (its logarithm)")
     if log_n is None:
-        if isinstance(n, bool) or not isinstance(n, (int, float, np.integer, np.floating)):
-            raise ValueError(f"n must be a number >= 1, got {n!r}")
-        if not (math.isfinite(float(n)) and float(n) >= 1.0):
-            raise ValueError(f"n must be a finite number >= 1, got {n!r}")
-        return math.log(float(n))
-    ln = float(log_n)
-    if not (math.isfinite(ln) and ln >= 0.0):
-        raise ValueError(f"log_n must be a finite number >= 0 (n >= 1), got {log_n!r}")
-    return ln
+        return math.log(checks.real(n, "n", lo=1.0))
+    return checks.real(log_n, "log_n (n >= 1)", lo=0.0)
 
 
 @dataclass(frozen=True)
@@ -100,7 +94,7 @@ def levels(logp: np.ndarray, r: np.ndarray) -> Levels:
 
     Strings outside supp p get ``index = -1``. Rewards must be finite on supp p.
     """
-    lp = it._logp(logp, "logp")
+    lp = checks.logprobs(logp, "logp")
     r = np.asarray(r, dtype=np.float64)
     if lp.ndim != 1 or r.shape != lp.shape:
         raise ValueError(f"logp and r must be 1-D of the same length, got shapes {lp.shape} and {r.shape}")
@@ -135,7 +129,7 @@ def log_bon_levels(log_level_p: np.ndarray, n: float | None = None, *, log_n: fl
     Exact in log space for any N >= 1 (give ``log_n`` for N beyond float range).
     """
     ln = _log_n(n, log_n)
-    lq = it._logp(log_level_p, "log_level_p")
+    lq = checks.logprobs(log_level_p, "log_level_p")
     log_f, _ = level_log_cdf(lq)
     with np.errstate(divide="ignore"):
         log_ratio = np.where(lq > -np.inf, lq - log_f, -np.inf)   # log(p_j / F_j) in [-inf, 0]
@@ -153,7 +147,7 @@ def best_of_n(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n:
 
     Ties at the maximum are broken uniformly among the tied draws (module docstring). N = 1 gives p.
     """
-    lp = it._logp(logp, "logp")
+    lp = checks.logprobs(logp, "logp")
     lv = levels(lp, r)
     lpi = log_bon_levels(lv.logp, n, log_n=log_n)
     out = np.full(len(lp), -np.inf)
@@ -162,19 +156,19 @@ def best_of_n(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n:
     return out
 
 
-def kl_bound(n: float | None = None, *, log_n: float | None = None) -> float:
+def kl_bound(n: float | None = None, *, log_n: float | None = None) -> np.float64:
     """The widely quoted log N - (N - 1)/N = KL(Beta(N,1) || U[0,1]): an upper bound on KL(BoN || p)."""
     ln = _log_n(n, log_n)
-    return ln - (-math.expm1(-ln))
+    return np.float64(ln - (-math.expm1(-ln)))
 
 
-def kl_to_prior(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n: float | None = None) -> float:
+def kl_to_prior(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n: float | None = None) -> np.float64:
     """Exact KL(BoN || p) = sum_j pi_j log(pi_j / p_j) (the within-level laws coincide)."""
     lv = levels(logp, r)
-    return float(it.kl(log_bon_levels(lv.logp, n, log_n=log_n), lv.logp))
+    return np.float64(it.kl(log_bon_levels(lv.logp, n, log_n=log_n), lv.logp))
 
 
-def renyi_inf_bound(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n: float | None = None) -> float:
+def renyi_inf_bound(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n: float | None = None) -> np.float64:
     """D_inf(BoN || p) = log max_y P(BoN = y)/p(y) = log((1 - (1 - p_top)^N) / p_top), p_top = p(top level).
 
     The ratio pi_j/p_j = (F_j^N - F_{j-1}^N)/(F_j - F_{j-1}) increases with j, so the top level attains
@@ -186,18 +180,18 @@ def renyi_inf_bound(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, 
     # log(1 - (1 - p_top)^N) = log1mexp(N log(1 - p_top))
     log_one_minus = float(_log1mexp(np.array(lt)))
     if log_one_minus == -np.inf:      # p_top = 1: BoN = p
-        return 0.0
+        return np.float64(0.0)
     n_log = -math.exp(ln + math.log(-log_one_minus))
-    return float(_log1mexp(np.array(n_log))) - lt
+    return np.float64(_log1mexp(np.array(n_log))) - lt
 
 
-def expected_reward(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n: float | None = None) -> float:
+def expected_reward(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n: float | None = None) -> np.float64:
     """E[r(BoN)] = sum_j pi_j v_j."""
     lv = levels(logp, r)
-    return float(np.exp(log_bon_levels(lv.logp, n, log_n=log_n)) @ lv.values)
+    return np.float64(np.exp(log_bon_levels(lv.logp, n, log_n=log_n)) @ lv.values)
 
 
-def win_rates(logp: np.ndarray, r: np.ndarray, n: int) -> tuple[float, float]:
+def win_rates(logp: np.ndarray, r: np.ndarray, n: int) -> tuple[np.float64, np.float64]:
     """(P(r(BoN) > r(Y')), P(r(BoN) >= r(Y'))) for Y' ~ p independent, exactly:
 
         P(>) = sum_j p_j (1 - F_j^N),   P(>=) = sum_j p_j (1 - F_{j-1}^N),
@@ -213,38 +207,30 @@ def win_rates(logp: np.ndarray, r: np.ndarray, n: int) -> tuple[float, float]:
     with np.errstate(over="ignore"):
         strict = pj @ -np.expm1(-np.exp(ln + _log_neg_log1m(_log1mexp(np.minimum(log_f, 0.0)))))
         weak = pj @ -np.expm1(-np.exp(ln + _log_neg_log1m(_log1mexp(np.minimum(log_fm, 0.0)))))
-    return float(strict), float(weak)
+    return np.float64(strict), np.float64(weak)
 
 
 # --------------------------------------------------------------------------- estimates from samples
 
-def _rewards_1d(rewards: np.ndarray, name: str = "rewards") -> np.ndarray:
-    x = np.asarray(rewards, dtype=np.float64)
-    if x.ndim != 1 or len(x) == 0 or not np.isfinite(x).all():
-        raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers")
-    return x
-
-
-def max_of_subsets(rewards: np.ndarray, n: int) -> float:
+def max_of_subsets(rewards: np.ndarray, n: int) -> np.float64:
     """The U-statistic for E[max of N draws]: the mean of max over all N-subsets of K samples,
 
         sum_i r_(i) C(i-1, N-1) / C(K, N)     (r_(1) <= ... <= r_(K)),
 
     an unbiased estimate of the expected reward of best-of-N (ties do not matter for the max).
     """
-    x = np.sort(_rewards_1d(rewards))
+    x = np.sort(checks.finite_vector(rewards, "rewards"))
     k = len(x)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= k:
-        raise ValueError(f"n must be an integer in 1..{k} (the number of samples), got {n!r}")
+    n = checks.integer(n, "n", lo=1, hi=k)  # at most the number of samples
     from scipy.special import gammaln
     i = np.arange(1, k + 1)
     with np.errstate(invalid="ignore"):
         logw = np.where(i >= n, gammaln(i) - gammaln(n) - gammaln(i - n + 1), -np.inf)
     logw -= gammaln(k + 1) - gammaln(n + 1) - gammaln(k - n + 1)
-    return float(np.exp(logw) @ x)
+    return np.float64(np.exp(logw) @ x)
 
 
-def win_rate_ustat(rewards: np.ndarray, n: int) -> tuple[float, float]:
+def win_rate_ustat(rewards: np.ndarray, n: int) -> tuple[np.float64, np.float64]:
     """Unbiased estimates of (P(max of N > Y'), P(max of N >= Y')) from K i.i.d. rewards of one prompt:
     for each sample j playing Y', the fraction of N-subsets of the other K-1 whose max beats it,
 
@@ -253,44 +239,41 @@ def win_rate_ustat(rewards: np.ndarray, n: int) -> tuple[float, float]:
     averaged over j. Needs K >= N + 1. Hoeffding's bound for U-statistics applies with
     floor(K / (N+1)) independent blocks.
     """
-    x = _rewards_1d(rewards)
+    x = checks.finite_vector(rewards, "rewards")
     k = len(x)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= k - 1:
-        raise ValueError(f"n must be an integer in 1..K-1 = {k - 1}, got {n!r}")
+    n = checks.integer(n, "n", lo=1, hi=k - 1)
     from scipy.special import comb
     le = (x[None, :] <= x[:, None]).sum(1) - 1      # others with r_i <= r_j
     lt = (x[None, :] < x[:, None]).sum(1)           # others with r_i < r_j
     tot = comb(k - 1, n, exact=False)
     strict = 1.0 - comb(le, n, exact=False) / tot
     weak = 1.0 - comb(lt, n, exact=False) / tot
-    return float(strict.mean()), float(weak.mean())
+    return np.float64(strict.mean()), np.float64(weak.mean())
 
 
 @dataclass(frozen=True)
 class SNIS:
     """SNIS estimates of the tilted policy phi_beta ∝ p e^{r/beta} from K samples of p (one prompt)."""
 
-    reward: float      # sum_i w_i r_i
-    kl: float          # sum_i w_i r_i / beta - log((1/K) sum_i e^{r_i/beta})
-    log_z: float       # log((1/K) sum_i e^{r_i/beta})
-    ess: float         # 1 / sum_i w_i^2, in [1, K]
+    reward: np.float64      # sum_i w_i r_i
+    kl: np.float64          # sum_i w_i r_i / beta - log((1/K) sum_i e^{r_i/beta})
+    log_z: np.float64       # log((1/K) sum_i e^{r_i/beta})
+    ess: np.float64         # 1 / sum_i w_i^2, in [1, K]
 
 
 def snis(rewards: np.ndarray, beta: float) -> SNIS:
-    """Self-normalised importance sampling for phi_beta from samples of p (formulas in the module docstring).
+    """Self-normalized importance sampling for phi_beta from samples of p (formulas in the module docstring).
 
     The KL estimate is consistent (K -> inf) but biased at finite K; it lies in [0, log K]
     (KL of the weights w to the uniform weights on the samples).
     """
-    x = _rewards_1d(rewards)
-    b = float(beta)
-    if not (math.isfinite(b) and b > 0):
-        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    x = checks.finite_vector(rewards, "rewards")
+    b = checks.real(beta, "beta", lo=0.0, open_lo=True)
     a = x / b
-    log_z = float(logsumexp(a) - math.log(len(x)))
+    log_z = np.float64(logsumexp(a) - math.log(len(x)))
     logw = it.normalize(a)
     w = np.exp(logw)
-    reward = float(w @ x)
+    reward = np.float64(w @ x)
     # KL estimate = sum_i w_i log(K w_i) = KL(w || uniform on the K samples); computed by infotheory.kl.
-    kl = float(it.kl(logw, np.full(len(x), -math.log(len(x)))))
-    return SNIS(reward=reward, kl=kl, log_z=log_z, ess=float(1.0 / np.sum(w * w)))
+    kl = it.kl(logw, np.full(len(x), -math.log(len(x))))
+    return SNIS(reward=reward, kl=kl, log_z=log_z, ess=np.float64(1.0 / np.sum(w * w)))

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
-MASS_TOL = 1e-6  # |sum p - 1| allowed of a "normalised" distribution (float32 inputs round at ~1e-7)
+MASS_TOL = 1e-6  # |sum p - 1| allowed of a "normalized" distribution (float32 inputs round at ~1e-7)
 
 
 def array(x: ArrayLike, name: str, *, ndim: int | None = None) -> np.ndarray:
@@ -43,23 +43,24 @@ def finite_vector(x: ArrayLike, name: str, *, allow_empty: bool = False) -> np.n
     return a
 
 
-def logprobs(x: ArrayLike, name: str, *, normalised: bool = True) -> np.ndarray:
-    """Log-probabilities along the last axis: no NaN, no +inf, and (if ``normalised``)
+def logprobs(x: ArrayLike, name: str, *, normalized: bool = True) -> np.ndarray:
+    """Log-probabilities along the last axis: no NaN, no +inf, and (if ``normalized``)
     |log-sum-exp − 0| within :data:`MASS_TOL` of total mass one in every row."""
     a = array(x, name)
-    if normalised:
+    if normalized:
         mass = np.exp(logsumexp(a, axis=-1))
         off = np.abs(mass - 1.0)
         if np.any(off > MASS_TOL):
-            raise ValueError(f"{name} is not normalised along the last axis (total mass off by "
+            raise ValueError(f"{name} is not normalized along the last axis (total mass off by "
                              f"{float(off.max()):.3g}); pass it through infotheory.normalize first")
     return a
 
 
-def logprob_pair(logp: ArrayLike, logq: ArrayLike, names: tuple[str, str] = ("logp", "logq")
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two normalised log-probability arrays over the same support, broadcast to one shape."""
-    lp, lq = logprobs(logp, names[0]), logprobs(logq, names[1])
+def logprob_pair(logp: ArrayLike, logq: ArrayLike, names: tuple[str, str] = ("logp", "logq"), *,
+                 normalized: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Two log-probability arrays over the same support (normalized along the last axis unless
+    ``normalized=False``: e.g. per-string log-probabilities of a sample), broadcast to one shape."""
+    lp, lq = logprobs(logp, names[0], normalized=normalized), logprobs(logq, names[1], normalized=normalized)
     if lp.shape[-1] != lq.shape[-1]:
         raise ValueError(f"{names[0]} and {names[1]} differ in support size: {lp.shape} vs {lq.shape}")
     try:

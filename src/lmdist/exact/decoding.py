@@ -1,4 +1,4 @@
-"""Decoding as maximising an action-state value (seed 003, Chang, Cohen & Sung 2023).
+"""Decoding as maximising an action-state value (Chang, Cohen & Sung 2023).
 
 A decoder is an MDP: the state is the prefix s = (x, y_<t), the action the next symbol a (a token
 or EOS), and a decoding algorithm is a policy π(· | s). Every algorithm of this module chooses, at
@@ -40,50 +40,31 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from lmdist.exact import adaptors as ad
+from lmdist.exact import checks
 from lmdist.exact import infotheory as it
 from lmdist.exact import strings
 from lmdist.exact.strings import StringSpace
 
-LOG2 = math.log(2.0)
-
-
 # --------------------------------------------------------------------------- helpers
 
-def _arr(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 0 or x.shape[-1] == 0:
-        raise ValueError(f"{name} must be a non-empty array (vocabulary on the last axis)")
-    if np.isnan(x).any() or np.isposinf(x).any():
-        raise ValueError(f"{name} holds NaN or +inf")
-    return x
-
-
-def _nonneg(value: float, name: str, allow_inf: bool = False) -> float:
-    v = float(value)
-    if math.isnan(v) or v < 0 or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} must be a {'' if allow_inf else 'finite '}number >= 0, got {value!r}")
-    return v
-
-
-def _expect(logpi: np.ndarray, score: np.ndarray) -> np.ndarray | float:
+def _expect(logpi: np.ndarray, score: np.ndarray) -> np.float64 | np.ndarray:
     """E_π[score] with 0 · (−inf) = 0; −inf when π puts mass where score = −inf."""
     logpi, score = np.broadcast_arrays(np.asarray(logpi, float), np.asarray(score, float))
     pi = np.exp(logpi)
     on = pi > 0
     bad = (on & np.isneginf(score)).any(-1)
     val = np.where(on, pi * np.where(np.isfinite(score), score, 0.0), 0.0).sum(-1)
-    out = np.where(bad, -np.inf, val)
-    return float(out) if np.ndim(out) == 0 else out
+    return checks.as_result(np.where(bad, -np.inf, val))
 
 
 # --------------------------------------------------------------------------- the general soft value
 
-def soft_value(logpi: np.ndarray, score: np.ndarray, tau: float | np.ndarray) -> np.ndarray | float:
-    """V_τ(π; σ) = E_π[σ] + τ H(π) for normalised ``logpi`` (τ broadcasts over leading axes)."""
-    lp = _arr(logpi, "logpi")
+def soft_value(logpi: np.ndarray, score: np.ndarray, tau: float | np.ndarray) -> np.float64 | np.ndarray:
+    """V_τ(π; σ) = E_π[σ] + τ H(π) for normalized ``logpi`` (τ broadcasts over leading axes)."""
+    lp = checks.array(logpi, "logpi")
     tau = np.asarray(tau, dtype=np.float64)
-    out = _expect(lp, _arr(score, "score")) + tau * np.asarray(it.entropy(lp))
-    return float(out) if np.ndim(out) == 0 else out
+    out = _expect(lp, checks.array(score, "score")) + tau * np.asarray(it.entropy(lp))
+    return checks.as_result(out)
 
 
 def soft_optimum(score: np.ndarray, tau: float | np.ndarray) -> np.ndarray:
@@ -91,7 +72,7 @@ def soft_optimum(score: np.ndarray, tau: float | np.ndarray) -> np.ndarray:
 
     ``tau`` may be an array broadcasting against the leading axes of ``score`` (one τ per row).
     """
-    s = _arr(score, "score")
+    s = checks.array(score, "score")
     tau = np.asarray(tau, dtype=np.float64)
     if np.any(tau < 0) or np.isnan(tau).any():
         raise ValueError(f"tau must be >= 0, got {tau!r}")
@@ -106,26 +87,26 @@ def soft_optimum(score: np.ndarray, tau: float | np.ndarray) -> np.ndarray:
     return out - logsumexp(out, axis=-1, keepdims=True)
 
 
-def soft_optimal_value(score: np.ndarray, tau: float | np.ndarray) -> np.ndarray | float:
+def soft_optimal_value(score: np.ndarray, tau: float | np.ndarray) -> np.float64 | np.ndarray:
     """max_π V_τ(π; σ) = τ log Σ_a exp(σ(a)/τ) for τ > 0, max_a σ(a) for τ = 0."""
-    s = _arr(score, "score")
+    s = checks.array(score, "score")
     tau = np.asarray(tau, dtype=np.float64)
     m = s.max(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = tau[..., None] if tau.ndim else tau
         soft = m + tau * logsumexp((s - m[..., None]) / np.where(t > 0, t, 1.0), axis=-1)
     out = np.where(tau > 0, soft, m)
-    return float(out) if np.ndim(out) == 0 else out
+    return checks.as_result(out)
 
 
 # --------------------------------------------------------------------------- the three information terms
 
-def sensibleness(logpi: np.ndarray, logp: np.ndarray) -> np.ndarray | float:
+def sensibleness(logpi: np.ndarray, logp: np.ndarray) -> np.float64 | np.ndarray:
     """−KL(π ‖ p): how close the policy stays to the pretrained model (0 at π = p)."""
     return -it.kl(logpi, logp)
 
 
-def diversity(logpi: np.ndarray) -> np.ndarray | float:
+def diversity(logpi: np.ndarray) -> np.float64 | np.ndarray:
     """H(π), in nats."""
     return it.entropy(logpi)
 
@@ -134,7 +115,7 @@ def pointwise_information(logp_cond: np.ndarray, logp_uncond: np.ndarray) -> np.
     """g(a) = log p(a | s, e) − log p(a | s): the pointwise mutual information of the action and the
     evidence (or class) e under the model, given the state. −inf where p(a|s,e) = 0; raises where
     p(a|s,e) > 0 = p(a|s) (then e would be impossible, the model is inconsistent)."""
-    c, u = _arr(logp_cond, "logp_cond"), _arr(logp_uncond, "logp_uncond")
+    c, u = checks.array(logp_cond, "logp_cond"), checks.array(logp_uncond, "logp_uncond")
     c, u = np.broadcast_arrays(c, u)
     if np.any((c > -np.inf) & np.isneginf(u)):
         raise ValueError("p(a | s, e) > 0 where p(a | s) = 0: the unconditional model must cover the conditional")
@@ -142,7 +123,7 @@ def pointwise_information(logp_cond: np.ndarray, logp_uncond: np.ndarray) -> np.
         return np.where(c > -np.inf, c - np.where(u > -np.inf, u, 0.0), -np.inf)
 
 
-def attribution(logpi: np.ndarray, logp_cond: np.ndarray, logp_uncond: np.ndarray) -> np.ndarray | float:
+def attribution(logpi: np.ndarray, logp_cond: np.ndarray, logp_uncond: np.ndarray) -> np.float64 | np.ndarray:
     """A(π) = E_π[log p(a|s,e) − log p(a|s)] = KL(π ‖ p(·|s)) − KL(π ‖ p(·|s,e)).
 
     Not a mutual information in general: it is negative at π = p(·|s) (where it is −KL(p(·|s) ‖
@@ -154,23 +135,23 @@ def attribution(logpi: np.ndarray, logp_cond: np.ndarray, logp_uncond: np.ndarra
 
 # --------------------------------------------------------------------------- temperature and greedy
 
-def temperature_value(logpi: np.ndarray, logp: np.ndarray, temperature: float) -> np.ndarray | float:
+def temperature_value(logpi: np.ndarray, logp: np.ndarray, temperature: float) -> np.float64 | np.ndarray:
     """V_T(π) = −KL(π ‖ p) + (T − 1) H(π) = E_π[log p] + T H(π)   (σ = log p, τ = T).
 
     λ = T − 1 is the weight of diversity: T > 1 rewards entropy, T < 1 penalises it."""
-    t = _nonneg(temperature, "temperature")
+    t = checks.real(temperature, "temperature", lo=0.0)
     return soft_value(logpi, logp, t)
 
 
 def temperature_policy(logp: np.ndarray, temperature: float) -> np.ndarray:
     """π*_T ∝ p^{1/T}: ``adaptors.Temperature(T)`` (T = 0: greedy, T = 1: p itself)."""
-    t = _nonneg(temperature, "temperature")
+    t = checks.real(temperature, "temperature", lo=0.0)
     if t == 0:
         return greedy_policy(logp)
-    return it.normalize(np.asarray(logp, float)) if t == 1 else ad.Temperature(t).normalise(logp)
+    return it.normalize(np.asarray(logp, float)) if t == 1 else ad.Temperature(t).normalize(logp)
 
 
-def greedy_value(logpi: np.ndarray, logp: np.ndarray) -> np.ndarray | float:
+def greedy_value(logpi: np.ndarray, logp: np.ndarray) -> np.float64 | np.ndarray:
     """V_0(π) = E_π[log p] = −KL(π ‖ p) − H(π) = −H(π, p)   (σ = log p, τ = 0): linear in π."""
     return soft_value(logpi, logp, 0.0)
 
@@ -178,23 +159,23 @@ def greedy_value(logpi: np.ndarray, logp: np.ndarray) -> np.ndarray | float:
 def greedy_policy(logp: np.ndarray) -> np.ndarray:
     """The uniform distribution on argmax p (``adaptors.TopK(1)``, which keeps ties): the T → 0
     limit of p^{1/T}. Any distribution on argmax p has the same greedy value."""
-    return ad.TopK(1).normalise(logp)
+    return ad.TopK(1).normalize(logp)
 
 
 # --------------------------------------------------------------------------- classifier guidance
 
 def classifier_guidance_value(logpi: np.ndarray, logp: np.ndarray, log_class: np.ndarray,
-                              lam: float) -> np.ndarray | float:
+                              lam: float) -> np.float64 | np.ndarray:
     """V_λ(π) = −KL(π ‖ p) + λ E_π[log P(c | s·a)]   (σ = log p + λ log P(c|s·a), τ = 1).
 
     ``log_class[a]`` is the discriminator's log P(c | s·a) for the extended prefix (−inf removes a:
     FUDGE's top-k restriction is log_class = −inf off the top k)."""
-    lam = _nonneg(lam, "lam")
+    lam = checks.real(lam, "lam", lo=0.0)
     return soft_value(logpi, _guided_score(logp, log_class, lam), 1.0)
 
 
 def _guided_score(logp: np.ndarray, log_class: np.ndarray, lam: float) -> np.ndarray:
-    lp, lc = np.broadcast_arrays(_arr(logp, "logp"), np.asarray(log_class, float))
+    lp, lc = np.broadcast_arrays(checks.array(logp, "logp"), np.asarray(log_class, float))
     if np.isnan(lc).any() or np.any(lc > 1e-12):
         raise ValueError("log_class must hold log-probabilities (<= 0, -inf allowed)")
     keep = (lp > -np.inf) & (lc > -np.inf)
@@ -204,13 +185,13 @@ def _guided_score(logp: np.ndarray, log_class: np.ndarray, lam: float) -> np.nda
 def classifier_guidance_policy(logp: np.ndarray, log_class: np.ndarray, lam: float) -> np.ndarray:
     """π*_λ(a) ∝ p(a | s) P(c | s·a)^λ on the actions with P(c | s·a) > 0 (Dhariwal & Nichol 2021;
     FUDGE, Yang & Klein 2021)."""
-    lam = _nonneg(lam, "lam")
+    lam = checks.real(lam, "lam", lo=0.0)
     return soft_optimum(_guided_score(logp, log_class, lam), 1.0)
 
 
 # --------------------------------------------------------------------------- classifier-free guidance
 
-def cfg_value(logpi: np.ndarray, logp_cond: np.ndarray, logp_uncond: np.ndarray, w: float) -> np.ndarray | float:
+def cfg_value(logpi: np.ndarray, logp_cond: np.ndarray, logp_uncond: np.ndarray, w: float) -> np.float64 | np.ndarray:
     """V_w(π) = −KL(π ‖ p_c) + w E_π[log p_c − log p_u]   (σ = (1+w) log p_c − w log p_u, τ = 1).
 
     p_c = p(· | s, e) (with the condition), p_u = p(· | s) (without). The same policy maximises
@@ -219,8 +200,8 @@ def cfg_value(logpi: np.ndarray, logp_cond: np.ndarray, logp_uncond: np.ndarray,
 
 
 def _cfg_score(logp_cond: np.ndarray, logp_uncond: np.ndarray, w: float) -> np.ndarray:
-    w = _nonneg(w, "w")
-    c = _arr(logp_cond, "logp_cond")
+    w = checks.real(w, "w", lo=0.0)
+    c = checks.array(logp_cond, "logp_cond")
     g = pointwise_information(c, logp_uncond)
     return np.where(g > -np.inf, np.broadcast_to(c, g.shape) + w * np.where(g > -np.inf, g, 0.0), -np.inf)
 
@@ -236,11 +217,9 @@ def cfg_policy_lm(logits_cond: np.ndarray, logits_uncond: np.ndarray, gamma: flo
     log p_u + γ (log p_c − log p_u), γ = 1 the plain conditional model, applied to raw logits or to
     log-probabilities alike (a per-row constant cancels in the softmax). Equals
     :func:`cfg_policy` at w = γ − 1."""
-    lc = it.normalize(_arr(logits_cond, "logits_cond"))
-    lu = it.normalize(_arr(logits_uncond, "logits_uncond"))
-    g = float(gamma)
-    if not math.isfinite(g):
-        raise ValueError(f"gamma must be finite, got {gamma!r}")
+    lc = it.normalize(checks.array(logits_cond, "logits_cond"))
+    lu = it.normalize(checks.array(logits_uncond, "logits_uncond"))
+    g = checks.real(gamma, "gamma")
     if np.any((lc > -np.inf) & np.isneginf(lu)):
         raise ValueError("p_c > 0 where p_u = 0")
     with np.errstate(invalid="ignore"):
@@ -252,7 +231,7 @@ def cfg_policy_lm(logits_cond: np.ndarray, logits_uncond: np.ndarray, gamma: flo
 # --------------------------------------------------------------------------- KL-divergence guided temperature
 
 def kl_guided_temperature(logp_with: np.ndarray, logp_without: np.ndarray, t0: float,
-                          bandwidth: float) -> np.ndarray | float:
+                          bandwidth: float) -> np.float64 | np.ndarray:
     """The temperature of KL-divergence guided sampling (Chang et al. 2023, arXiv 2306.01286; code
     google-research/kl_guided_sampling, ``decoding.py``):
 
@@ -261,17 +240,15 @@ def kl_guided_temperature(logp_with: np.ndarray, logp_without: np.ndarray, t0: f
     h > 0 the half-life ("kl_bandwidth": every h nats of KL halve the temperature), T_0 the base
     temperature; h = inf switches the guidance off (T_t = T_0). The code clips probabilities at
     1e-7 before the KL; we use the exact KL."""
-    t0 = _nonneg(t0, "t0")
-    h = float(bandwidth)
-    if not h > 0:
-        raise ValueError(f"bandwidth must be > 0 (inf: no guidance), got {bandwidth!r}")
+    t0 = checks.real(t0, "t0", lo=0.0)
+    h = checks.real(bandwidth, "bandwidth (inf: no guidance)", lo=0.0, open_lo=True, allow_inf=True)
     d = np.asarray(it.kl(logp_with, logp_without))
     out = t0 * np.exp2(-d / h) if math.isfinite(h) else np.full(d.shape, t0)
-    return float(out) if np.ndim(out) == 0 else out
+    return checks.as_result(out)
 
 
 def kl_guided_value(logpi: np.ndarray, logp_with: np.ndarray, logp_without: np.ndarray, t0: float,
-                    bandwidth: float) -> np.ndarray | float:
+                    bandwidth: float) -> np.float64 | np.ndarray:
     """V(π) = −KL(π ‖ p_e) + λ_t H(π),  λ_t = T_t − 1 = T_0 2^{−D_t/h} − 1   (σ = log p_e, τ = T_t):
     a temperature value whose diversity weight falls as the evidence becomes relevant."""
     t = kl_guided_temperature(logp_with, logp_without, t0, bandwidth)
@@ -280,7 +257,7 @@ def kl_guided_value(logpi: np.ndarray, logp_with: np.ndarray, logp_without: np.n
 
 def kl_guided_policy(logp_with: np.ndarray, logp_without: np.ndarray, t0: float, bandwidth: float) -> np.ndarray:
     """π_t ∝ p(· | s_t, e)^{1/T_t}, T_t from :func:`kl_guided_temperature` (greedy where T_t = 0)."""
-    lp = _arr(logp_with, "logp_with")
+    lp = checks.array(logp_with, "logp_with")
     t = np.asarray(kl_guided_temperature(lp, logp_without, t0, bandwidth))
     return soft_optimum(lp, t)
 
@@ -296,17 +273,17 @@ class Algorithm:
     name: str
     knob: str
     score: Callable[[dict, float], np.ndarray]
-    tau: Callable[[dict, float], np.ndarray | float]
+    tau: Callable[[dict, float], np.float64 | np.ndarray]
     policy: Callable[[dict, float], np.ndarray]
-    value: Callable[[np.ndarray, dict, float], np.ndarray | float]
+    value: Callable[[np.ndarray, dict, float], np.float64 | np.ndarray]
 
 
 ALGORITHMS = {
     "temperature": Algorithm(
-        "temperature", "T", lambda r, k: _arr(r["p"], "p"), lambda r, k: k,
+        "temperature", "T", lambda r, k: checks.array(r["p"], "p"), lambda r, k: k,
         lambda r, k: temperature_policy(r["p"], k), lambda pi, r, k: temperature_value(pi, r["p"], k)),
     "greedy": Algorithm(
-        "greedy", "-", lambda r, k: _arr(r["p"], "p"), lambda r, k: 0.0,
+        "greedy", "-", lambda r, k: checks.array(r["p"], "p"), lambda r, k: 0.0,
         lambda r, k: greedy_policy(r["p"]), lambda pi, r, k: greedy_value(pi, r["p"])),
     "classifier guidance": Algorithm(
         "classifier guidance", "λ", lambda r, k: _guided_score(r["p"], r["log_class"], k), lambda r, k: 1.0,
@@ -316,7 +293,7 @@ ALGORITHMS = {
         "classifier-free guidance", "w", lambda r, k: _cfg_score(r["p"], r["p_u"], k), lambda r, k: 1.0,
         lambda r, k: cfg_policy(r["p"], r["p_u"], k), lambda pi, r, k: cfg_value(pi, r["p"], r["p_u"], k)),
     "KL-guided temperature": Algorithm(
-        "KL-guided temperature", "T0", lambda r, k: _arr(r["p"], "p"),
+        "KL-guided temperature", "T0", lambda r, k: checks.array(r["p"], "p"),
         lambda r, k: kl_guided_temperature(r["p"], r["p_u"], k, r.get("bandwidth", 1.0)),
         lambda r, k: kl_guided_policy(r["p"], r["p_u"], k, r.get("bandwidth", 1.0)),
         lambda pi, r, k: kl_guided_value(pi, r["p"], r["p_u"], k, r.get("bandwidth", 1.0))),
@@ -326,15 +303,15 @@ ALGORITHMS = {
 # --------------------------------------------------------------------------- numerical check on the simplex
 
 def maximise_on_simplex(score: np.ndarray, tau: float, starts: int = 2,
-                        rng: np.random.Generator | None = None) -> tuple[np.ndarray, float]:
+                        rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.float64]:
     """argmax over the simplex of V_τ(π; σ) by SLSQP (equality Σπ = 1, bounds 0 <= π <= 1, exact
     gradient σ − τ(log π + 1)), knowing nothing of the closed form. Actions with σ = −inf are fixed
     at 0 (any mass there gives V = −inf). Starts: uniform, then Dirichlet(1) draws; returns
     (log π, V) of the best run. Used only to check :func:`soft_optimum`."""
-    s = _arr(score, "score")
+    s = checks.array(score, "score")
     if s.ndim != 1:
         raise ValueError("maximise_on_simplex takes one score vector")
-    tau = _nonneg(tau, "tau")
+    tau = checks.real(tau, "tau", lo=0.0)
     live = s > -np.inf
     sl = s[live]
     k = int(live.sum())
@@ -362,7 +339,7 @@ def maximise_on_simplex(score: np.ndarray, tau: float, starts: int = 2,
             best_x, best_v = lx, v
     out = np.full(s.shape, -np.inf)
     out[live] = best_x
-    return out, float(best_v)
+    return out, np.float64(best_v)
 
 
 # --------------------------------------------------------------------------- the sequence level
@@ -403,7 +380,7 @@ def bellman(space: StringSpace, scores: np.ndarray, tau: float | np.ndarray,
     is V(s) = max_π [E_π Q(s, ·) + τ(s) H(π)] = τ(s) log Σ_a e^{Q(s,a)/τ(s)} (max_a Q at τ = 0), and
     the optimal policy is π*(a | s) = soft_optimum(Q(s, ·), τ(s)). Returns (log π* table, V).
     With a constant τ > 0 the string distribution of π* is exp((Σ_t σ + R)/τ) / Z: the global Gibbs
-    distribution (see :func:`sequence_scores`), and V(ε) = τ log Z.
+    distribution, and V(ε) = τ log Z.
     """
     s = _scores(space, scores, terminal)
     t = _tau_vector(space, tau)
@@ -428,13 +405,8 @@ def myopic_policy(scores: np.ndarray, tau: float | np.ndarray) -> np.ndarray:
     return soft_optimum(s, tau)
 
 
-def sequence_scores(space: StringSpace, scores: np.ndarray, terminal: np.ndarray | None = None) -> np.ndarray:
-    """S(y) = Σ_t σ(y_<t, y_t) + σ(y, EOS) + R(y) for every string."""
-    return strings.sequence_logscores(space, _scores(space, scores, terminal))
-
-
 def sequence_objective(space: StringSpace, log_policy: np.ndarray, scores: np.ndarray,
-                       tau: float | np.ndarray, terminal: np.ndarray | None = None) -> float:
+                       tau: float | np.ndarray, terminal: np.ndarray | None = None) -> np.float64:
     """J(π) of :func:`bellman`, exactly: Σ_h P_π(h) [E_{π(·|h)} Q₀(h, ·) + τ(h) H(π(·|h))] with
     Q₀ = σ (+ R at EOS), P_π(h) the probability that π visits prefix h. −inf if π takes an action
     whose score is −inf."""
@@ -445,8 +417,8 @@ def sequence_objective(space: StringSpace, log_policy: np.ndarray, scores: np.nd
     on = visit > -np.inf
     rows = _expect(lp[on], s[on]) + t[on] * np.asarray(it.entropy(lp[on]))
     if np.isneginf(rows).any():
-        return -math.inf
-    return float(np.exp(visit[on]) @ rows)
+        return np.float64(-math.inf)
+    return np.float64(np.exp(visit[on]) @ rows)
 
 
 def prefix_log_expectation(space: StringSpace, logp: np.ndarray, log_f: np.ndarray) -> np.ndarray:
@@ -470,3 +442,50 @@ def child_table(space: StringSpace, prefix_values: np.ndarray, string_values: np
     out[inner, : space.alphabet_size] = x[space.children[inner]]
     out[:, space.alphabet_size] = np.asarray(string_values, dtype=np.float64)
     return out
+
+
+# --------------------------------------------------------------------------- contrastive decoding
+
+def contrastive_sequence(log_p_theta: np.ndarray, log_p_ref: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Sequence-level contrastive distribution q_c(y) ∝ p_θ(y)^a p_ref(y)^{−b} on supp p_ref.
+
+    With p_θ = p_ref e^{r/β}/Z: q_c ∝ p_ref^{a−b} e^{a r/β}; for a − b = 1 this is the Gibbs tilt of
+    p_ref at β/a. Strings outside supp p_ref get −inf.
+    """
+    lt, lr = np.asarray(log_p_theta, float), np.asarray(log_p_ref, float)
+    s = lr > -np.inf
+    logits = np.full(lr.shape, -np.inf)
+    with np.errstate(invalid="ignore"):
+        logits[s] = a * lt[s] - b * lr[s]
+    logits[np.isnan(logits)] = -np.inf
+    return it.normalize(logits)
+
+
+def contrastive_table(space: strings.StringSpace, log_p_theta: np.ndarray, log_p_ref: np.ndarray,
+                      a: float, b: float) -> np.ndarray:
+    """Token-level contrastive next-symbol table: at every prefix h,
+
+        c(· | h) = softmax(a · log p_θ(· | h) − b · log p_ref(· | h))
+
+    over the V tokens and EOS, tokens with p_ref(v | h) = 0 excluded (their logit is −inf); the
+    conditionals of p_θ and p_ref come from :func:`lmdist.exact.strings.next_token_table`.
+    """
+    tt = strings.next_token_table(space, log_p_theta)
+    tr = strings.next_token_table(space, log_p_ref)
+    ok = (tr > -np.inf) & (tt > -np.inf)
+    logits = np.full(tr.shape, -np.inf)
+    logits[ok] = a * tt[ok] - b * tr[ok]
+    dead = np.all(logits == -np.inf, axis=1)
+    logits[dead, space.alphabet_size] = 0.0
+    return logits - logsumexp(logits, axis=1, keepdims=True)
+
+
+def contrastive_tokenwise(space: strings.StringSpace, log_p_theta: np.ndarray, log_p_ref: np.ndarray,
+                          a: float, b: float) -> np.ndarray:
+    """Token-level contrastive decoding as a distribution over strings (exact):
+
+        Q(y) = ∏_t c(y_t | y_<t) · c(EOS | y),   c from :func:`contrastive_table`.
+
+    Locally normalized, so in general Q ≠ :func:`contrastive_sequence`.
+    """
+    return strings.sequence_logscores(space, contrastive_table(space, log_p_theta, log_p_ref, a, b))

@@ -27,58 +27,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from lmdist.exact import align
+from lmdist.exact import checks, tilting
 from lmdist.exact import infotheory as it
-
-
-def _token_model(logp: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lp = it._logp(logp, "logp")
-    r = np.asarray(r, dtype=np.float64)
-    if lp.ndim != 1 or r.shape != lp.shape:
-        raise ValueError(f"logp and r must be 1-D of the same length (one entry per token), got {lp.shape} and {r.shape}")
-    if not np.isfinite(r).all():
-        raise ValueError("r must hold finite per-token rewards")
-    return lp, r
-
-
-def _lam(lam: float | np.ndarray) -> np.ndarray:
-    x = np.asarray(lam, dtype=np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError(f"lam must be finite, got {lam!r}")
-    return x
-
-
-def cgf(logp: np.ndarray, r: np.ndarray, lam: float | np.ndarray) -> float | np.ndarray:
-    """Lambda(lam) = log sum_v p_v e^{lam r_v} (elementwise in ``lam``)."""
-    lp, r = _token_model(logp, r)
-    lam = _lam(lam)
-    return it._out(logsumexp(lp[None, :] + lam.reshape(-1, 1) * r[None, :], axis=1).reshape(lam.shape))
-
-
-def tilt(logp: np.ndarray, r: np.ndarray, lam: float) -> np.ndarray:
-    """log p_lam = log p + lam r - Lambda(lam): the per-token tilt (align.gibbs at beta = 1/lam).
-
-    lam = 0 gives p; lam < 0 tilts towards low reward (gibbs with reward -r and beta = -1/lam).
-    """
-    lp, r = _token_model(logp, r)
-    lam = float(_lam(lam))
-    if lam == 0:
-        return lp.copy()
-    return align.gibbs(lp, r if lam > 0 else -r, 1.0 / abs(lam))
-
-
-def tilted_mean(logp: np.ndarray, r: np.ndarray, lam: float) -> float:
-    """Lambda'(lam) = E_{p_lam}[r]."""
-    lp, r = _token_model(logp, r)
-    return float(np.exp(tilt(lp, r, lam)) @ r)
-
-
-def tilted_variance(logp: np.ndarray, r: np.ndarray, lam: float) -> float:
-    """Lambda''(lam) = Var_{p_lam}[r]."""
-    lp, r = _token_model(logp, r)
-    q = np.exp(tilt(lp, r, lam))
-    m = q @ r
-    return float(q @ (r - m) ** 2)
 
 
 def _check_x(x: float) -> float:
@@ -93,7 +43,7 @@ def legendre_lambda(logp: np.ndarray, r: np.ndarray, x: float) -> float:
 
     Returns +inf at x = max r and -inf at x = min r; raises outside [min r, max r].
     """
-    lp, r = _token_model(logp, r)
+    lp, r = tilting.token_model(logp, r)
     x = _check_x(x)
     live = lp > -np.inf
     lo_r, hi_r = r[live].min(), r[live].max()
@@ -103,7 +53,7 @@ def legendre_lambda(logp: np.ndarray, r: np.ndarray, x: float) -> float:
         return math.inf
     if x == lo_r:
         return -math.inf
-    f = lambda lam: tilted_mean(lp, r, lam) - x  # noqa: E731
+    f = lambda lam: tilting.tilted_mean(lp, r, lam) - x  # noqa: E731
     spread = max(hi_r - lo_r, 1e-300)
     a, b = -1.0 / spread, 1.0 / spread
     while f(a) > 0:
@@ -149,7 +99,7 @@ def rate_function(logp: np.ndarray, r: np.ndarray, x: float | np.ndarray) -> flo
     is attained there, Lambda being strictly convex when r is not constant on supp p); equal to
     KL(p_lam* || p). I(E r) = 0; I(max r) = -log p(r = max r); I(min r) = -log p(r = min r); +inf outside.
     """
-    lp, r = _token_model(logp, r)
+    lp, r = tilting.token_model(logp, r)
     xs = np.atleast_1d(np.asarray(x, dtype=np.float64))
     if np.isnan(xs).any():
         raise ValueError("x must be a number, got NaN")
@@ -161,7 +111,7 @@ def rate_function(logp: np.ndarray, r: np.ndarray, x: float | np.ndarray) -> flo
     inner = (xs > lo_r) & (xs < hi_r)
     if inner.any():
         lam = _lambda_roots(lp, r, xs[inner])
-        lam_cgf = np.asarray(cgf(lp, r, lam))
+        lam_cgf = tilting.cgf(lp, r, lam)
         out[inner] = np.maximum(lam * xs[inner] - lam_cgf, 0.0)
     return float(out[0]) if np.ndim(x) == 0 else out
 
@@ -184,7 +134,7 @@ def binary_rate_function(p1: float, r0: float, r1: float, x: float | np.ndarray)
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.where(t > 0, t * np.log(t / p1), 0.0)
         b = np.where(t < 1, (1 - t) * np.log((1 - t) / (1 - p1)), 0.0)
-    return it._out(np.where(inside, a + b, np.inf))
+    return checks.as_result(np.where(inside, a + b, np.inf))
 
 
 def lattice(r: np.ndarray, tol: float = 1e-9) -> tuple[float, float, np.ndarray]:
@@ -218,7 +168,7 @@ def sum_distribution(logp: np.ndarray, r: np.ndarray, ns: list[int] | np.ndarray
 
     Returns {n: array of log P(K_n = j), j = 0..n max k}. Cost O(V max(ns)^2 max k).
     """
-    lp = it._logp(logp, "logp")
+    lp = checks.logprobs(logp, "logp")
     _, _, k = lattice(r)
     ns = sorted({int(n) for n in ns})
     if not ns or ns[0] < 1:
@@ -261,20 +211,20 @@ def bahadur_rao(logp: np.ndarray, r: np.ndarray, x: float, n: int | np.ndarray) 
 
     with lam = Lambda'^{-1}(x), sigma_lam^2 = Lambda''(lam). The relative error of the probability is O(1/n).
     """
-    lp, rr = _token_model(logp, r)
+    lp, rr = tilting.token_model(logp, r)
     _, h, _ = lattice(rr)
     lam = legendre_lambda(lp, rr, x)
     if not (lam > 0 and math.isfinite(lam)):
         raise ValueError(f"x = {x!r} must satisfy E r < x < max r")
-    sig = math.sqrt(tilted_variance(lp, rr, lam))
+    sig = math.sqrt(tilting.tilted_variance(lp, rr, lam))
     n = np.asarray(n, dtype=np.float64)
     c = math.log(sig) + math.log(-math.expm1(-lam * h)) - math.log(h)
-    return it._out(float(rate_function(lp, rr, x)) + (0.5 * np.log(2 * math.pi * n) + c) / n)
+    return checks.as_result(float(rate_function(lp, rr, x)) + (0.5 * np.log(2 * math.pi * n) + c) / n)
 
 
 def product_space(logp: np.ndarray, r: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(log p(y), r(y)) for every y in V^n under the memoryless model (V^n entries; small n only)."""
-    lp, rr = _token_model(logp, r)
+    lp, rr = tilting.token_model(logp, r)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 or len(lp) ** n > 2_000_000:
         raise ValueError(f"n must be an integer >= 1 with V^n <= 2e6, got n={n!r}, V={len(lp)}")
     out_lp, out_r = np.zeros(1), np.zeros(1)
@@ -290,7 +240,7 @@ def renyi_cross_entropy(logp: np.ndarray, logq: np.ndarray, order: float) -> flo
     Non-increasing in a (it is -(1/lam) Lambda(lam) for the reward log q, lam = a - 1); H_inf = -log max_{supp p} q.
     The sum runs over supp p; q must be positive there.
     """
-    lp, lq = it._pair(logp, logq)
+    lp, lq = checks.logprob_pair(logp, logq)
     a = float(order)
     if math.isnan(a):
         raise ValueError("order must be a number")

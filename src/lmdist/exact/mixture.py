@@ -1,4 +1,4 @@
-"""The mixture decomposition of preference tuning (seed 001, Huang).
+"""The mixture decomposition of preference tuning (Huang's note, chapter 02).
 
 A reference model is written as a mixture of an "aligned" and an "unaligned" component,
 
@@ -6,10 +6,9 @@ A reference model is written as a mixture of an "aligned" and an "unaligned" com
 
 and the KL-regularised optimum is the Gibbs tilt p_θ(y) = p_ref(y) e^{r(y)/β} / Z (chapter 01,
 :func:`lmdist.exact.align.gibbs`). This module holds the formulas of chapter 02: the weights of Lemma 1,
-the total probability masses (TPM) of Theorem 2, the seed's hypotheses and the corrected condition,
-a broad generator of random instances, and the contrastive logits at the sequence level and token
-by token (with the prefix marginals that turn a distribution over strings into next-token
-distributions).
+the total probability masses (TPM) of Theorem 2, Huang's hypotheses and the corrected condition, and a
+broad generator of random instances (built on :mod:`lmdist.exact.instances`). Contrastive decoding of
+p_θ against p_ref lives in :mod:`lmdist.exact.decoding`.
 
 Everything works on natural-log probability vectors indexed by the strings of a finite space;
 ``-inf`` is probability 0. numpy/scipy only.
@@ -24,32 +23,30 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from lmdist.exact import align, infotheory, strings
+from lmdist.exact import align, checks, instances
 
 __all__ = [
-    "Mixture", "Instance", "safe_log", "rounding_scale", "tolerance", "tuned", "log_tuned_weights", "tuned_weights",
+    "Mixture", "Instance", "safe_log", "rounding_scale", "tolerance", "log_tuned_weights",
     "lemma1_log_decomposition", "log_tilted_expectations", "log_tpm", "tpm", "log_tpm_curve", "tpm_gap", "analyse",
-    "component_mass", "uniform_correlations", "uniform_covariance_signs", "seed_hypotheses_hold",
-    "seed_conclusion_holds", "corrected_condition", "covariance_condition", "dominates",
+    "component_mass", "uniform_correlations", "uniform_covariance_signs", "huang_hypotheses_hold",
+    "huang_conclusion_holds", "corrected_condition", "covariance_condition", "dominates",
     "small_beta_thresholds", "support_ratio_bounds", "log_odds_shift", "random_instance",
-    "contrastive_sequence",
-    "contrastive_table", "contrastive_tokenwise",
 ]
 
-EPS = float(np.finfo(float).eps)
+EPS = np.float64(np.finfo(float).eps)
 #: How many units of :func:`rounding_scale` two float64 routes to the same probability may differ by.
 ULPS = 64.0
 
 
-def _lse(x: np.ndarray) -> float:
+def _lse(x: np.ndarray) -> np.float64:
     """log Σ e^{x} of a 1-d array (−inf entries allowed; a fast scipy.special.logsumexp)."""
     x = np.asarray(x, float)
     m = np.max(x, initial=-np.inf)
     if m == -np.inf or np.isnan(m):
-        return float(m)
+        return np.float64(m)
     if m == np.inf:
-        return float("inf")
-    return float(m + np.log(np.sum(np.exp(x - m))))
+        return np.float64("inf")
+    return np.float64(m + np.log(np.sum(np.exp(x - m))))
 
 
 def safe_log(x: np.ndarray | float) -> np.ndarray:
@@ -78,10 +75,10 @@ class Mixture:
             raise ValueError(f"alpha = {self.alpha}: must lie in [0, 1]")
         for name, lp in (("log_p_a", a), ("log_p_u", u)):
             if np.any(np.isnan(lp)) or np.any(lp > 1e-12) or abs(_lse(lp)) > 1e-9:
-                raise ValueError(f"{name} is not a normalised log-probability vector")
+                raise ValueError(f"{name} is not a normalized log-probability vector")
         object.__setattr__(self, "log_p_a", a)
         object.__setattr__(self, "log_p_u", u)
-        object.__setattr__(self, "alpha", float(self.alpha))
+        object.__setattr__(self, "alpha", np.float64(self.alpha))
 
     @property
     def log_p_ref(self) -> np.ndarray:
@@ -113,27 +110,22 @@ class Instance:
 
 
 def _scaled(r: np.ndarray, beta: float) -> np.ndarray:
-    return np.asarray(r, float) / float(beta)
+    return np.asarray(r, float) / np.float64(beta)
 
 
-def rounding_scale(mix: Mixture, r: np.ndarray, beta: float) -> float:
+def rounding_scale(mix: Mixture, r: np.ndarray, beta: float) -> np.float64:
     """ε · (1 + max_S |r|/β): the size of a float64 rounding error in log p_θ (relative, in p_θ).
 
     Rounding r/β (of size up to max|r|/β) and subtracting log Z ≈ max r/β costs about ε·max|r/β| in
     the log, so probabilities computed along two routes agree to a few multiples of this, not of ε.
     """
     s = mix.support & np.isfinite(np.asarray(r, float))
-    return EPS * (1.0 + float(np.max(np.abs(_scaled(r, beta)[s]), initial=0.0)))
+    return EPS * (1.0 + np.float64(np.max(np.abs(_scaled(r, beta)[s]), initial=0.0)))
 
 
-def tolerance(mix: Mixture, r: np.ndarray, beta: float) -> float:
+def tolerance(mix: Mixture, r: np.ndarray, beta: float) -> np.float64:
     """ULPS · :func:`rounding_scale`: the tolerance of every float comparison in this module."""
     return ULPS * rounding_scale(mix, r, beta)
-
-
-def tuned(mix: Mixture, r: np.ndarray, beta: float) -> np.ndarray:
-    """log p_θ(y) = log p_ref(y) + r(y)/β − log Z, Z = Σ_y p_ref(y) e^{r(y)/β} (align.gibbs)."""
-    return align.gibbs(mix.log_p_ref, r, beta)
 
 
 def log_tuned_weights(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -143,12 +135,6 @@ def log_tuned_weights(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.ndar
     return safe_log(mix.alpha) + s - log_z, safe_log(1 - mix.alpha) + s - log_z
 
 
-def tuned_weights(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lemma 1's weights α_A(y) = α e^{r(y)/β}/Z and α_U(y) = (1 − α) e^{r(y)/β}/Z (may overflow: prefer the log form)."""
-    la, lu = log_tuned_weights(mix, r, beta)
-    return np.exp(la), np.exp(lu)
-
-
 def lemma1_log_decomposition(mix: Mixture, r: np.ndarray, beta: float) -> np.ndarray:
     """log of α_A(y) p_A(y) + α_U(y) p_U(y) — Lemma 1 says this equals log p_θ(y)."""
     la, lu = log_tuned_weights(mix, r, beta)
@@ -156,14 +142,14 @@ def lemma1_log_decomposition(mix: Mixture, r: np.ndarray, beta: float) -> np.nda
         return np.logaddexp(la + mix.log_p_a, lu + mix.log_p_u)
 
 
-def log_tilted_expectations(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
+def log_tilted_expectations(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.float64, np.float64]:
     """(log E_A[w], log E_U[w]) with w = e^{r/β}: log Σ_y p_X(y) e^{r(y)/β}."""
     s = _scaled(r, beta)
     with np.errstate(invalid="ignore"):
         return _lse(mix.log_p_a + s), _lse(mix.log_p_u + s)
 
 
-def log_tpm(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
+def log_tpm(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.float64, np.float64]:
     """(log TPM(A), log TPM(U)).
 
     TPM(A) = Σ_y α_A(y) p_A(y) = α E_A[w] / Z,   TPM(U) = (1 − α) E_U[w] / Z,
@@ -174,10 +160,10 @@ def log_tpm(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
         return _lse(la + mix.log_p_a), _lse(lu + mix.log_p_u)
 
 
-def tpm(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
+def tpm(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.float64, np.float64]:
     """(TPM(A), TPM(U)) = (α E_A[w]/Z, (1 − α) E_U[w]/Z); they sum to 1."""
     a, u = log_tpm(mix, r, beta)
-    return float(np.exp(a)), float(np.exp(u))
+    return np.float64(np.exp(a)), np.float64(np.exp(u))
 
 
 def log_tpm_curve(mix: Mixture, r: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,16 +182,16 @@ def log_tpm_curve(mix: Mixture, r: np.ndarray, betas: np.ndarray) -> tuple[np.nd
     return logsumexp(la, axis=1), logsumexp(lu, axis=1)
 
 
-def tpm_gap(mix: Mixture, r: np.ndarray, beta: float) -> float:
+def tpm_gap(mix: Mixture, r: np.ndarray, beta: float) -> np.float64:
     """TPM(A) − α = α (1 − α) (E_A[w] − E_U[w]) / Z   (exact identity; the corrected theorem's proof)."""
     ea, eu = log_tilted_expectations(mix, r, beta)
     log_z = align.log_partition(mix.log_p_ref, r, beta)
     if mix.alpha in (0.0, 1.0):
         return 0.0
-    return float(mix.alpha * (1 - mix.alpha) * (np.exp(ea - log_z) - np.exp(eu - log_z)))
+    return np.float64(mix.alpha * (1 - mix.alpha) * (np.exp(ea - log_z) - np.exp(eu - log_z)))
 
 
-def component_mass(mix: Mixture, log_q: np.ndarray) -> tuple[float, float]:
+def component_mass(mix: Mixture, log_q: np.ndarray) -> tuple[np.float64, np.float64]:
     """Aligned and unaligned mass of any q with supp q ⊆ S: (Σ_y q(y) ρ_A(y), Σ_y q(y) ρ_U(y)).
 
     ρ_A = α p_A / p_ref, ρ_U = (1 − α) p_U / p_ref are the reference's posterior responsibilities; for
@@ -216,13 +202,13 @@ def component_mass(mix: Mixture, log_q: np.ndarray) -> tuple[float, float]:
         raise ValueError("q puts mass outside supp p_ref: its component masses are undefined")
     ra, ru = mix.log_responsibilities()
     with np.errstate(invalid="ignore"):
-        return float(np.exp(_lse(log_q + ra))), float(np.exp(_lse(log_q + ru)))
+        return np.float64(np.exp(_lse(log_q + ra))), np.float64(np.exp(_lse(log_q + ru)))
 
 
-def uniform_correlations(mix: Mixture, f: np.ndarray, method: str = "pearson") -> tuple[float, float]:
+def uniform_correlations(mix: Mixture, f: np.ndarray, method: str = "pearson") -> tuple[np.float64, np.float64]:
     """(corr_u(f, p_A), corr_u(f, p_U)) over the uniform distribution u on S = supp p_ref.
 
-    This is the seed's reading (its proof takes expectations over unif(supp p_θ) = unif(S)).
+    This is Huang's reading (its proof takes expectations over unif(supp p_θ) = unif(S)).
     ``method`` is "pearson" or "spearman" (rank). NaN where a variance is 0 (correlation undefined).
     """
     from scipy.stats import rankdata
@@ -233,18 +219,18 @@ def uniform_correlations(mix: Mixture, f: np.ndarray, method: str = "pearson") -
     out = []
     for p in (pa, pu):
         if s.sum() < 2 or np.ptp(f) == 0 or np.ptp(p) == 0 or not np.all(np.isfinite(f)):
-            out.append(float("nan"))
+            out.append(np.float64("nan"))
         elif method == "pearson":
-            out.append(float(np.corrcoef(f, p)[0, 1]))
+            out.append(np.float64(np.corrcoef(f, p)[0, 1]))
         elif method == "spearman":  # Pearson correlation of the (mid-)ranks
-            out.append(float(np.corrcoef(rankdata(f), rankdata(p))[0, 1]))
+            out.append(np.float64(np.corrcoef(rankdata(f), rankdata(p))[0, 1]))
         else:
             raise ValueError(f"method = {method!r}: allowed values are 'pearson', 'spearman'")
     return out[0], out[1]
 
 
-def seed_hypotheses_hold(mix: Mixture, r: np.ndarray, method: str = "pearson") -> bool:
-    """The seed's hypotheses of Theorem 2: r finite, corr_u(r, p_A) > 0 and corr_u(r, p_U) < 0.
+def huang_hypotheses_hold(mix: Mixture, r: np.ndarray, method: str = "pearson") -> bool:
+    """Huang's hypotheses of Theorem 2: r finite, corr_u(r, p_A) > 0 and corr_u(r, p_U) < 0.
 
     Over u = unif(S), Cov_u(r, p_X) = (E_X[r] − ū)/|S| with ū the uniform mean of r on S (because
     Σ_{y∈S} p_X(y) = 1 for X ∈ {A, U} when 0 < α < 1), so with Pearson correlation the hypotheses
@@ -261,11 +247,11 @@ def uniform_covariance_signs(mix: Mixture, r: np.ndarray, beta: float) -> tuple[
     """Signs of Cov_u(w, p_A) and Cov_u(w, p_U), w = e^{r/β}, u = unif(S), computed stably.
 
     Cov_u(w, p_X) = (E_X[w] − mean_u(w)) / |S| (as Σ_{y∈S} p_X(y) = 1), so the sign is that of
-    log E_X[w] − log mean_u(w). These are the two inequalities the seed's proof actually uses.
+    log E_X[w] − log mean_u(w). These are the two inequalities Huang's proof actually uses.
     """
     s = mix.support
     sc = _scaled(r, beta)[s]
-    log_mean = _lse(sc) - float(np.log(s.sum()))
+    log_mean = _lse(sc) - np.float64(np.log(s.sum()))
     ea, eu = log_tilted_expectations(mix, r, beta)
     return int(np.sign(ea - log_mean)), int(np.sign(eu - log_mean))
 
@@ -277,12 +263,12 @@ def corrected_condition(mix: Mixture, r: np.ndarray, beta: float) -> bool:
 
 
 def covariance_condition(mix: Mixture, r: np.ndarray, beta: float) -> bool:
-    """The sufficient condition the seed's proof needs: Cov_u(w, p_A) > 0 and Cov_u(w, p_U) < 0."""
+    """The sufficient condition Huang's proof needs: Cov_u(w, p_A) > 0 and Cov_u(w, p_U) < 0."""
     sa, su = uniform_covariance_signs(mix, r, beta)
     return sa > 0 and su < 0
 
 
-def seed_conclusion_holds(mix: Mixture, r: np.ndarray, beta: float, tol: float | None = None) -> bool:
+def huang_conclusion_holds(mix: Mixture, r: np.ndarray, beta: float, tol: float | None = None) -> bool:
     """Theorem 2's conclusion: 1 > TPM(A) ≥ α and 0 < TPM(U) ≤ 1 − α (the ≥, ≤ up to ``tol``).
 
     Strictness is tested in log space: 1 > TPM(A) ⇔ TPM(U) > 0 ⇔ log TPM(U) > −inf, and
@@ -324,18 +310,18 @@ def small_beta_thresholds(mix: Mixture, r: np.ndarray) -> tuple[int, float]:
     sign, win, gap = (1, mix.log_p_a, top_a - top_u) if top_a > top_u else (-1, mix.log_p_u, top_u - top_a)
     top = max(top_a, top_u)
     log_m = _lse(win[r == top])
-    return sign, (np.inf if log_m >= 0 else float(gap / -log_m))
+    return sign, (np.inf if log_m >= 0 else np.float64(gap / -log_m))
 
 
-def support_ratio_bounds(mix: Mixture, r: np.ndarray, beta: float) -> tuple[float, float]:
+def support_ratio_bounds(mix: Mixture, r: np.ndarray, beta: float) -> tuple[np.float64, np.float64]:
     """(min, max) over S of log p_θ(y)/p_ref(y) by formula: (min_S r)/β − log Z and (max_S r)/β − log Z."""
     s = mix.support
     log_z = align.log_partition(mix.log_p_ref, r, beta)
     sc = _scaled(r, beta)[s]
-    return float(sc.min() - log_z), float(sc.max() - log_z)
+    return np.float64(sc.min() - log_z), np.float64(sc.max() - log_z)
 
 
-def log_odds_shift(mix: Mixture, r: np.ndarray, beta: float) -> float:
+def log_odds_shift(mix: Mixture, r: np.ndarray, beta: float) -> np.float64:
     """logit TPM(U) − logit(1 − α) = log E_U[w] − log E_A[w]; the same for every α ∈ (0, 1).
 
     Odds form of Theorem 2: TPM(U)/TPM(A) = ((1 − α)/α) · E_U[w]/E_A[w].
@@ -350,7 +336,7 @@ def analyse(mix: Mixture, r: np.ndarray, beta: float) -> dict:
     Keys: ``log_p_theta``; ``lemma1_error`` (max |p_θ − (α_A p_A + α_U p_U)|); ``tpm_a``, ``tpm_u``,
     ``log_tpm_a``, ``log_tpm_u``; ``log_ea``, ``log_eu`` (log E_A[w], log E_U[w]); ``tol``
     (:func:`tolerance`), ``rounding`` (:func:`rounding_scale`); ``hypotheses``, ``hypotheses_spearman``
-    (:func:`seed_hypotheses_hold`); ``conclusion`` (:func:`seed_conclusion_holds`); ``corrected``
+    (:func:`huang_hypotheses_hold`); ``conclusion`` (:func:`huang_conclusion_holds`); ``corrected``
     (:func:`corrected_condition`); ``sign_wa``, ``sign_wu`` (:func:`uniform_covariance_signs`);
     ``covariance`` (:func:`covariance_condition`); ``ratio_error`` (error of the extreme ratios
     p_θ/p_ref against :func:`support_ratio_bounds`, relative to 1 + max_S|r|/β); ``same_support``;
@@ -358,7 +344,7 @@ def analyse(mix: Mixture, r: np.ndarray, beta: float) -> dict:
     """
     r = np.asarray(r, float)
     ref, s = mix.log_p_ref, mix.support
-    log_z = float(align.log_partition(ref, r, beta))
+    log_z = np.float64(align.log_partition(ref, r, beta))
     lp = align.gibbs(ref, r, beta)
     sc = _scaled(r, beta)
     with np.errstate(invalid="ignore"):
@@ -372,36 +358,27 @@ def analyse(mix: Mixture, r: np.ndarray, beta: float) -> dict:
         ea, eu = _lse(mix.log_p_a + sc), _lse(mix.log_p_u + sc)
     rounding = rounding_scale(mix, r, beta)
     tol = ULPS * rounding
-    ta, tu = float(np.exp(la)), float(np.exp(lu))
+    ta, tu = np.float64(np.exp(la)), np.float64(np.exp(lu))
     finite = s & np.isfinite(r)
-    log_mean = _lse(sc[s]) - float(np.log(s.sum()))
+    log_mean = _lse(sc[s]) - np.float64(np.log(s.sum()))
     sign_wa, sign_wu = int(np.sign(ea - log_mean)), int(np.sign(eu - log_mean))
     ratio = lp[s] - ref[s]
     fin = np.isfinite(ratio)
     ratio_error = (max(abs(ratio[fin].min() - (sc[finite].min() - log_z)), abs(ratio[fin].max() - (sc[finite].max() - log_z)))
-                   / (1 + float(np.max(np.abs(sc[finite]), initial=0.0)))) if fin.any() else 0.0
+                   / (1 + np.float64(np.max(np.abs(sc[finite]), initial=0.0)))) if fin.any() else 0.0
     return dict(
-        log_p_theta=lp, lemma1_error=float(np.max(np.abs(np.exp(lp) - np.exp(lemma)))),
+        log_p_theta=lp, lemma1_error=np.float64(np.max(np.abs(np.exp(lp) - np.exp(lemma)))),
         tpm_a=ta, tpm_u=tu, log_tpm_a=la, log_tpm_u=lu, log_ea=ea, log_eu=eu, tol=tol, rounding=rounding,
-        hypotheses=seed_hypotheses_hold(mix, r), hypotheses_spearman=seed_hypotheses_hold(mix, r, "spearman"),
+        hypotheses=huang_hypotheses_hold(mix, r), hypotheses_spearman=huang_hypotheses_hold(mix, r, "spearman"),
         conclusion=bool(lu > -np.inf and ta >= mix.alpha - tol and tu <= 1 - mix.alpha + tol),
         corrected=bool(ea >= eu), sign_wa=sign_wa, sign_wu=sign_wu, covariance=bool(sign_wa > 0 and sign_wu < 0),
-        ratio_error=float(ratio_error), same_support=bool(np.array_equal(lp > -np.inf, finite)),
+        ratio_error=np.float64(ratio_error), same_support=bool(np.array_equal(lp > -np.inf, finite)),
         dominates=dominates(mix, r),
     )
 
 
 # --------------------------------------------------------------------------------------------
 # Random instances
-
-
-def _dirichlet_on(rng: np.random.Generator, mask: np.ndarray, conc: float) -> np.ndarray:
-    p = np.zeros(mask.size)
-    k = int(mask.sum())
-    # Gamma draws with a floor, so that tiny concentrations never give exact zeros inside the support.
-    g = np.maximum(rng.gamma(conc, size=k), 1e-300)
-    p[mask] = g / g.sum()
-    return safe_log(p)
 
 
 SUPPORT_KINDS = ("full", "disjoint", "overlapping", "a-in-u", "u-in-a", "random")
@@ -414,18 +391,18 @@ def random_instance(rng: np.random.Generator, n: int | None = None, n_max: int =
 
     * n strings (2 ≤ n ≤ n_max unless given), plus, with probability 1/3 if ``zero_strings``, a few
       strings outside supp p_ref (p_A = p_U = 0) that carry rewards too;
-    * supports: full, disjoint, overlapping, nested either way, or two random subsets; Dirichlet
-      weights with concentration 10^U(−1.5, 1) (from very peaked to nearly uniform);
+    * supports: full, disjoint, overlapping, nested either way, or "random" (each string a hole of
+      each component independently with probability :data:`lmdist.exact.instances.HOLE_PROB`);
+      Dirichlet weights (:func:`lmdist.exact.instances.random_logdist`) with concentration
+      10^U(−1.5, 1) (from very peaked to nearly uniform);
     * α: half the time U(0, 1), half the time expit(N(0, 3²)) (close to 0 or 1);
     * r: normal, uniform, heavy-tailed (Student t₁), integer-valued (ties), a noisy multiple of
-      log p_A/p_U (often satisfying the seed's hypotheses), or a few random spikes; scale
+      log p_A/p_U (often satisfying Huang's hypotheses), or a few random spikes; scale
       10^U(−2, 2), random shift and sign;
     * β = 10^U(−3, 3).
     The generator is not conditioned on the hypotheses: callers classify instances afterwards.
     """
-    n = int(rng.integers(2, n_max + 1)) if n is None else int(n)
-    if n < 2:
-        raise ValueError("n must be at least 2")
+    n = int(rng.integers(2, n_max + 1)) if n is None else checks.integer(n, "n", lo=2)
     support_kind = str(rng.choice(SUPPORT_KINDS))
     idx = rng.permutation(n)
     if support_kind == "full":
@@ -441,13 +418,12 @@ def random_instance(rng: np.random.Generator, n: int | None = None, n_max: int =
         k = int(rng.integers(1, n + 1))
         inner, outer = np.isin(np.arange(n), idx[:k]), np.ones(n, bool)
         ma, mu = (inner, outer) if support_kind == "a-in-u" else (outer, inner)
-    else:
-        ma, mu = rng.random(n) < rng.uniform(0.2, 1), rng.random(n) < rng.uniform(0.2, 1)
-        ma[rng.integers(n)] = True
-        mu[rng.integers(n)] = True
-    log_pa = _dirichlet_on(rng, ma, 10 ** rng.uniform(-1.5, 1))
-    log_pu = _dirichlet_on(rng, mu, 10 ** rng.uniform(-1.5, 1))
-    alpha = float(rng.uniform(0, 1) if rng.random() < 0.5 else 1 / (1 + np.exp(-rng.normal(0, 3))))
+    holes = instances.HOLE_PROB if support_kind == "random" else 0.0  # the other kinds place holes by design
+    if support_kind == "random":
+        ma = mu = np.ones(n, bool)
+    log_pa = instances.random_logdist(rng, n, concentration=10 ** rng.uniform(-1.5, 1), hole_prob=holes, support=ma)
+    log_pu = instances.random_logdist(rng, n, concentration=10 ** rng.uniform(-1.5, 1), hole_prob=holes, support=mu)
+    alpha = np.float64(rng.uniform(0, 1) if rng.random() < 0.5 else 1 / (1 + np.exp(-rng.normal(0, 3))))
     alpha = min(max(alpha, 1e-6), 1 - 1e-6)  # Theorem 2 is about 0 < α < 1; the edges are shown apart
     n_zero = int(rng.integers(1, 4)) if zero_strings and rng.random() < 1 / 3 else 0
     if n_zero:
@@ -473,56 +449,7 @@ def random_instance(rng: np.random.Generator, n: int | None = None, n_max: int =
         r[rng.choice(m, size=k, replace=False)] = rng.normal(0, 3, size=k)
     scale = 10 ** rng.uniform(-2, 2)
     r = scale * (r + rng.normal(0, 0.5)) * (1 if rng.random() < 0.8 else -1)
-    beta = float(10 ** rng.uniform(-3, 3))
+    beta = np.float64(10 ** rng.uniform(-3, 3))
     kind = {"support": support_kind, "reward": reward_kind, "n": n, "zero_strings": n_zero,
-            "reward_scale": float(scale)}
+            "reward_scale": np.float64(scale)}
     return Instance(Mixture(log_pa, log_pu, alpha), r, beta, kind)
-
-
-# --------------------------------------------------------------------------------------------
-# Autoregressive view: prefix marginals, next-token distributions, contrastive logits
-
-
-def contrastive_sequence(log_p_theta: np.ndarray, log_p_ref: np.ndarray, a: float, b: float) -> np.ndarray:
-    """Sequence-level contrastive distribution q_c(y) ∝ p_θ(y)^a p_ref(y)^{−b} on supp p_ref.
-
-    With p_θ = p_ref e^{r/β}/Z: q_c ∝ p_ref^{a−b} e^{a r/β}; for a − b = 1 this is the Gibbs tilt of
-    p_ref at β/a. Strings outside supp p_ref get −inf.
-    """
-    lt, lr = np.asarray(log_p_theta, float), np.asarray(log_p_ref, float)
-    s = lr > -np.inf
-    logits = np.full(lr.shape, -np.inf)
-    with np.errstate(invalid="ignore"):
-        logits[s] = a * lt[s] - b * lr[s]
-    logits[np.isnan(logits)] = -np.inf
-    return infotheory.normalize(logits)
-
-
-def contrastive_table(space: strings.StringSpace, log_p_theta: np.ndarray, log_p_ref: np.ndarray,
-                      a: float, b: float) -> np.ndarray:
-    """Token-level contrastive next-symbol table: at every prefix h,
-
-        c(· | h) = softmax(a · log p_θ(· | h) − b · log p_ref(· | h))
-
-    over the V tokens and EOS, tokens with p_ref(v | h) = 0 excluded (their logit is −inf); the
-    conditionals of p_θ and p_ref come from :func:`lmdist.exact.strings.next_token_table`.
-    """
-    tt = strings.next_token_table(space, log_p_theta)
-    tr = strings.next_token_table(space, log_p_ref)
-    ok = (tr > -np.inf) & (tt > -np.inf)
-    logits = np.full(tr.shape, -np.inf)
-    logits[ok] = a * tt[ok] - b * tr[ok]
-    dead = np.all(logits == -np.inf, axis=1)
-    logits[dead, space.alphabet_size] = 0.0
-    return logits - logsumexp(logits, axis=1, keepdims=True)
-
-
-def contrastive_tokenwise(space: strings.StringSpace, log_p_theta: np.ndarray, log_p_ref: np.ndarray,
-                          a: float, b: float) -> np.ndarray:
-    """Token-level contrastive decoding as a distribution over strings (exact):
-
-        Q(y) = ∏_t c(y_t | y_<t) · c(EOS | y),   c from :func:`contrastive_table`.
-
-    Locally normalised, so in general Q ≠ :func:`contrastive_sequence`.
-    """
-    return strings.sequence_logscores(space, contrastive_table(space, log_p_theta, log_p_ref, a, b))

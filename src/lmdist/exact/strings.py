@@ -32,6 +32,8 @@ from functools import cached_property
 import numpy as np
 from scipy.special import logsumexp
 
+from lmdist.exact import checks, instances
+
 #: The largest string space built unless ``max_size`` says otherwise (memory stays below ~1 GB).
 SIZE_LIMIT = 2_000_000
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -65,18 +67,15 @@ class StringSpace:
     offsets: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        v, n = self.alphabet_size, self.max_len
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"alphabet_size must be an integer >= 1, got {v!r}")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"max_len must be an integer >= 0, got {n!r}")
-        size = space_size(int(v), int(n))
+        v = checks.integer(self.alphabet_size, "alphabet_size", lo=1)
+        n = checks.integer(self.max_len, "max_len", lo=0)
+        size = space_size(v, n)
         if size > self.max_size:
             raise ValueError(
                 f"alphabet_size={v} and max_len={n} give {size:,} strings, more than the cap "
                 f"max_size={self.max_size:,}; lower alphabet_size or max_len (or raise max_size)")
-        object.__setattr__(self, "alphabet_size", int(v))
-        object.__setattr__(self, "max_len", int(n))
+        object.__setattr__(self, "alphabet_size", v)
+        object.__setattr__(self, "max_len", n)
         offsets = np.cumsum([0] + [v ** k for k in range(n + 1)]).astype(np.int64)
         object.__setattr__(self, "offsets", offsets)
 
@@ -217,7 +216,7 @@ def prefix_logscores(space: StringSpace, table: np.ndarray) -> np.ndarray:
 
         s(h) = sum_{t=1}^{|h|} table[h_<t, h_t].
 
-    With a normalised table this is log P(the output starts with h). Computed level by level:
+    With a normalized table this is log P(the output starts with h). Computed level by level:
     s(child) = s(parent) + table[parent, token]. Entries may be -inf (never +inf or NaN).
     """
     table = _check_table(space, table)
@@ -234,9 +233,9 @@ def sequence_logscores(space: StringSpace, table: np.ndarray) -> np.ndarray:
 
         s(y) = sum_{t=1}^{n} table[y_<t, y_t] + table[y, EOS]   (:func:`prefix_logscores` + the EOS step).
 
-    With a normalised table this is log p(y) of the autoregressive model; with an unnormalised one
+    With a normalized table this is log p(y) of the autoregressive model; with an unnormalized one
     (e.g. a sampling adaptor applied to each next-token distribution) it is the log of the globally
-    normalised model's unnormalised weight.
+    normalized model's unnormalized weight.
     """
     table = _check_table(space, table)
     return prefix_logscores(space, table) + table[:, space.eos]
@@ -284,7 +283,7 @@ class ToyLM:
     """An autoregressive model on a :class:`StringSpace`, given by its next-symbol log-probabilities.
 
     ``next_logprobs[i, v] = log p(v | prefix i)`` for v in 0..V-1 (tokens) and v = V (EOS); each row
-    is normalised, sum_v p(v | i) = 1, and at length ``max_len`` p(EOS | i) = 1.
+    is normalized, sum_v p(v | i) = 1, and at length ``max_len`` p(EOS | i) = 1.
     """
 
     space: StringSpace
@@ -316,11 +315,6 @@ class ToyLM:
         return out
 
     @cached_property
-    def prefix_logp(self) -> np.ndarray:
-        """log P(the output starts with prefix i) = sum_{t<=n} log p(y_t | y_<t) (no EOS)."""
-        return prefix_logscores(self.space, self.next_logprobs)
-
-    @cached_property
     def token_logprobs(self) -> np.ndarray:
         """token_logprobs[i, t] = log p(next_symbol[i, t] | prefixes[i, t]) for t = 0..n (EOS at t = n),
         0 after, so that ``token_logprobs.sum(1) == logp``. Shape ``size x (max_len + 1)``."""
@@ -329,11 +323,6 @@ class ToyLM:
         out = np.zeros(s.prefixes.shape)
         out[live] = self.next_logprobs[s.prefixes[live], s.next_symbol[live]]
         return out
-
-    def next_token_logprobs(self, prefix: int | str) -> np.ndarray:
-        """log p(. | prefix): the row of the table (tokens 0..V-1, then EOS)."""
-        i = self.space.index(prefix) if isinstance(prefix, str) else int(prefix)
-        return self.next_logprobs[i]
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n i.i.d. string indices drawn from p (exact, by inverse CDF over the whole space)."""
@@ -347,29 +336,26 @@ def autoregressive(space: StringSpace, logp: np.ndarray) -> ToyLM:
 
 
 def random_lm(space: StringSpace, rng: np.random.Generator, concentration: float = 1.0,
-              zero_prob: float = 0.0) -> ToyLM:
+              hole_prob: float = 0.0) -> ToyLM:
     """A random autoregressive model: at every prefix of length < max_len,
 
         p(. | prefix) ~ Dirichlet(concentration · 1_{V+1})   over the V tokens and EOS,
 
     and p(EOS | y) = 1 at length max_len. Small ``concentration`` gives peaked rows (and, below
-    ~0.01, exact zeros from underflow); ``zero_prob`` additionally sets each token (never EOS) to
-    probability 0 independently with that probability, then renormalises — a model with holes
-    in its support.
+    ~0.01, exact zeros from underflow); ``hole_prob`` (e.g. :data:`lmdist.exact.instances.HOLE_PROB`)
+    additionally sets each token (never EOS) to probability 0 independently with that probability,
+    then renormalizes — a model with holes in its support.
     """
-    if not (isinstance(concentration, (int, float, np.floating)) and np.isfinite(concentration)
-            and concentration > 0):
-        raise ValueError(f"concentration must be a finite number > 0, got {concentration!r}")
-    if not 0.0 <= zero_prob < 1.0:
-        raise ValueError(f"zero_prob must lie in [0, 1), got {zero_prob!r}")
+    concentration = checks.real(concentration, "concentration", lo=0.0, open_lo=True)
+    hole_prob = checks.real(hole_prob, "hole_prob", lo=0.0, hi=1.0)
     v = space.alphabet_size
     table = np.full((space.size, v + 1), -np.inf)
     table[:, v] = 0.0
     inner = int(space.offsets[space.max_len])  # strings of length < max_len
     if inner:
         rows = rng.dirichlet(np.full(v + 1, float(concentration)), size=inner)
-        if zero_prob > 0:
-            rows[:, :v] *= rng.random((inner, v)) >= zero_prob
+        if hole_prob > 0:
+            rows[:, :v] *= rng.random((inner, v)) >= hole_prob
         dead = rows.sum(1) <= 0
         rows[dead, v] = 1.0
         with np.errstate(divide="ignore"):
@@ -379,10 +365,9 @@ def random_lm(space: StringSpace, rng: np.random.Generator, concentration: float
 
 
 def random_reward(space: StringSpace, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
-    """A finite reward for every string: r(y) ~ Normal(0, scale^2), independently."""
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
-    return rng.normal(0.0, float(scale), size=space.size)
+    """A finite reward for every string: r(y) ~ Normal(0, scale^2), independently
+    (:func:`lmdist.exact.instances.random_reward` over the strings of ``space``)."""
+    return instances.random_reward(rng, space.size, scale=scale)
 
 
 def linear_reward(space: StringSpace, weights: np.ndarray, eos_weight: float = 0.0) -> np.ndarray:

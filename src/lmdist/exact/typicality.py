@@ -11,6 +11,8 @@ A_N = (1/N) sum_n I(Y_n) satisfies |A_N - H(q)| <= eps (typicality is a property
   P(A_N <= H - eps) <= exp(-N I_-(eps)),  I_-(eps) = sup_{mu>0} mu (H_{1+mu}(q) - H + eps);
   I_+ and I_- are the Legendre transform of the CGF at H +- eps (``largedev.rate_function``).
 * Exact: for a small support the law of A_N is a sum over the multinomial compositions of N.
+* Selection: keeping only the eps-typical corpora (``typical``) changes correlations between corpus
+  averages; ``band_correlation`` predicts the correlation that survives the filter.
 * A distribution of infinite entropy: q(n) = log 2 (1/log n - 1/log(n+1)), n >= 2 (the "log-log tail"),
   whose tail is P(Y >= n) = log 2 / log n exactly; q(n) ~ log 2 / (n log^2 n).
 """
@@ -20,8 +22,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import gammaln, logsumexp, ndtr
+from scipy.stats import norm
 
+from lmdist.exact import checks, tilting
 from lmdist.exact import infotheory as it
 from lmdist.exact import largedev as ld
 
@@ -31,62 +36,57 @@ MAX_COMPOSITIONS = 20_000_000
 BERRY_ESSEEN_C = 0.4748
 
 
-def _q(logq: np.ndarray) -> np.ndarray:
-    lq = it._logp(logq, "logq")
+def _q(logq: ArrayLike) -> np.ndarray:
+    lq = checks.logprobs(logq, "logq")
     if lq.ndim != 1:
         raise ValueError(f"logq must be one-dimensional (one entry per outcome), got shape {lq.shape}")
     return lq
 
 
 def _n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n (the corpus size) must be an integer >= 1, got {n!r}")
-    return int(n)
+    return checks.integer(n, "n (the corpus size)", lo=1)
 
 
 def _eps(eps: float) -> float:
-    e = float(eps)
-    if not (e > 0 and math.isfinite(e)):
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-    return e
+    return checks.real(eps, "eps", lo=0.0, open_lo=True)
 
 
-def information(logq: np.ndarray) -> np.ndarray:
+def information(logq: ArrayLike) -> np.ndarray:
     """I(y) = -log q(y) on the support of q (``+inf`` off it)."""
     return -_q(logq)
 
 
-def moments(logq: np.ndarray) -> tuple[float, float, float]:
+def moments(logq: ArrayLike) -> tuple[np.float64, np.float64, np.float64]:
     """(H, V, rho): H = E_q I, V = E_q (I - H)^2 (the varentropy), rho = E_q |I - H|^3, over supp q."""
     lq = _q(logq)
     on = lq > -np.inf
     p, i = np.exp(lq[on]), -lq[on]
     p = p / p.sum()
-    h = float(p @ i)
+    h = np.float64(p @ i)
     d = np.abs(i - h)
-    return h, float(p @ d**2), float(p @ d**3)
+    return h, np.float64(p @ d**2), np.float64(p @ d**3)
 
 
-def varentropy(logq: np.ndarray) -> float:
+def varentropy(logq: ArrayLike) -> np.float64:
     """V(q) = Var_q[I] = sum_y q(y) (log q(y) + H(q))^2."""
     return moments(logq)[1]
 
 
-def information_cgf(logq: np.ndarray, lam: float | np.ndarray) -> float | np.ndarray:
+def information_cgf(logq: ArrayLike, lam: float | ArrayLike) -> np.float64 | np.ndarray:
     """Lambda(lam) = log E_q e^{lam I} = log sum_y q(y)^{1 - lam} = lam H_{1-lam}(q) (= 0 at lam = 0)."""
     lq = _q(logq)
     on = lq > -np.inf
-    return ld.cgf(lq[on], -lq[on], lam)
+    return tilting.cgf(lq[on], -lq[on], lam)
 
 
-def chebyshev_bound(logq: np.ndarray, n: int, eps: float, clip: bool = True) -> float:
+def chebyshev_bound(logq: ArrayLike, n: int, eps: float, clip: bool = True) -> np.float64:
     """min(1, V(q) / (n eps^2)) >= P(|A_n - H(q)| >= eps); ``clip=False`` gives V / (n eps^2) itself."""
     n, eps = _n(n), _eps(eps)
     b = varentropy(logq) / (n * eps * eps)
-    return float(min(1.0, b) if clip else b)
+    return np.float64(min(1.0, b) if clip else b)
 
 
-def chernoff_exponents(logq: np.ndarray, eps: float) -> tuple[float, float]:
+def chernoff_exponents(logq: ArrayLike, eps: float) -> tuple[np.float64, np.float64]:
     """(I_+(eps), I_-(eps)): the Legendre transform of Lambda at H + eps and H - eps,
 
         I_+ = sup_{lam>0} lam (H + eps - H_{1-lam}),   I_- = sup_{mu>0} mu (H_{1+mu} - H + eps);
@@ -100,39 +100,38 @@ def chernoff_exponents(logq: np.ndarray, eps: float) -> tuple[float, float]:
     i = -lq[on]
     h = float(np.exp(lp) @ i)
     up, lo = ld.rate_function(lp, i, np.array([h + eps, h - eps]))
-    return float(up), float(lo)
+    return np.float64(up), np.float64(lo)
 
 
-def log_chernoff_bound(logq: np.ndarray, n: int, eps: float, clip: bool = True) -> float:
+def log_chernoff_bound(logq: ArrayLike, n: int, eps: float, clip: bool = True) -> np.float64:
     """log min(1, e^{-n I_+(eps)} + e^{-n I_-(eps)}) >= log P(|A_n - H(q)| >= eps); ``clip=False``: without the min."""
     n = _n(n)
     up, lo = chernoff_exponents(logq, eps)
     b = float(np.logaddexp(-n * up, -n * lo))
-    return min(0.0, b) if clip else b
+    return np.float64(min(0.0, b) if clip else b)
 
 
-def clt_atypicality(logq: np.ndarray, n: int, eps: float) -> float:
+def clt_atypicality(logq: ArrayLike, n: int, eps: float) -> np.float64:
     """The normal approximation P(|A_n - H| > eps) ~ 2 Phi(-eps sqrt(n / V)) (0 when V = 0)."""
     n, eps = _n(n), _eps(eps)
     v = varentropy(logq)
-    return 0.0 if v == 0 else float(2.0 * ndtr(-eps * math.sqrt(n / v)))
+    return np.float64(0.0 if v == 0 else 2.0 * ndtr(-eps * math.sqrt(n / v)))
 
 
-def berry_esseen_halfwidth(logq: np.ndarray, n: int) -> float:
+def berry_esseen_halfwidth(logq: ArrayLike, n: int) -> np.float64:
     """2 C rho / (V^{3/2} sqrt n), C = 0.4748: |P(|A_n - H| > eps) - 2 Phi(-eps sqrt(n/V))| is at most this,
     for every eps (each of the two tails is within C rho / (V^{3/2} sqrt n) of its normal value)."""
     n = _n(n)
     _, v, rho = moments(logq)
     if v == 0:
-        return 0.0
-    return float(min(1.0, 2.0 * BERRY_ESSEEN_C * rho / (v**1.5 * math.sqrt(n))))
+        return np.float64(0.0)
+    return np.float64(min(1.0, 2.0 * BERRY_ESSEEN_C * rho / (v**1.5 * math.sqrt(n))))
 
 
 def compositions(n: int, k: int) -> np.ndarray:
     """All (c_1..c_k) of non-negative integers with sum n, as an (C(n+k-1, k-1), k) int array."""
-    n = _n(n) if n != 0 else 0
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    n = checks.integer(n, "n", lo=0)
+    k = checks.integer(k, "k", lo=1)
     if math.comb(n + k - 1, k - 1) > MAX_COMPOSITIONS:
         raise ValueError(f"n = {n}, k = {k} gives {math.comb(n + k - 1, k - 1)} compositions, above "
                          f"MAX_COMPOSITIONS = {MAX_COMPOSITIONS}")
@@ -148,7 +147,7 @@ def compositions(n: int, k: int) -> np.ndarray:
     return np.stack(cols + [rem], axis=1)
 
 
-def average_information_law(logq: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def average_information_law(logq: ArrayLike, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The exact law of A_n = (1/n) sum I(Y_i): (values, log-probabilities), one entry per composition c of n
     over supp q, with log P(c) = log n! - sum_y log c_y! + sum_y c_y log q(y) and value sum_y c_y I(y) / n."""
     n = _n(n)
@@ -159,7 +158,8 @@ def average_information_law(logq: np.ndarray, n: int) -> tuple[np.ndarray, np.nd
     return (c @ -lq) / n, logp
 
 
-def exact_atypicality(logq: np.ndarray, n: int, eps: float, closed: bool = False) -> tuple[float, float, float]:
+def exact_atypicality(logq: ArrayLike, n: int, eps: float, closed: bool = False
+                      ) -> tuple[np.float64, np.float64, np.float64]:
     """(log P(A_n - H > eps), log P(A_n - H < -eps), log P(|A_n - H| > eps)), exactly, by enumerating the
     multinomial compositions of n (small supports only). ``closed=True`` uses >= eps instead (the events the
     Chebyshev and Chernoff bounds control), with a relative tolerance of 1e-12 on the comparison."""
@@ -173,15 +173,14 @@ def exact_atypicality(logq: np.ndarray, n: int, eps: float, closed: bool = False
     hi_mask, lo_mask = d >= thr, d <= -thr
     up = min(0.0, float(logsumexp(logp[hi_mask]))) if hi_mask.any() else -math.inf
     lo = min(0.0, float(logsumexp(logp[lo_mask]))) if lo_mask.any() else -math.inf
-    return up, lo, min(0.0, float(np.logaddexp(up, lo)))
+    return np.float64(up), np.float64(lo), np.float64(min(0.0, float(np.logaddexp(up, lo))))
 
 
-def corpus_averages(rng: np.random.Generator, logq: np.ndarray, n: int, size: int) -> np.ndarray:
+def corpus_averages(rng: np.random.Generator, logq: ArrayLike, n: int, size: int) -> np.ndarray:
     """``size`` independent corpus averages A_n, each from n iid draws of q (drawn as multinomial counts,
     which is the same law): an array of ``size`` floats."""
     n = _n(n)
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size must be an integer >= 1, got {size!r}")
+    size = checks.integer(size, "size", lo=1)
     lq = _q(logq)
     on = lq > -np.inf
     p = np.exp(lq[on])
@@ -190,17 +189,36 @@ def corpus_averages(rng: np.random.Generator, logq: np.ndarray, n: int, size: in
     return np.concatenate([(rng.multinomial(n, p, size=min(batch, size - s)) @ i) / n for s in range(0, size, batch)])
 
 
-def dirichlet_toy(toy_seed: int = 42, outcomes: int = 1000, concentration: float = 0.1) -> np.ndarray:
-    """log q for the seed's toy aligned model, q ~ Dirichlet(concentration * 1) on ``outcomes`` outcomes, drawn
-    with numpy's legacy generator seeded with ``toy_seed`` (the same stream as
-    ``np.random.seed(toy_seed); np.random.dirichlet(...)``, without touching the global state)."""
-    if isinstance(outcomes, bool) or not isinstance(outcomes, (int, np.integer)) or outcomes < 2:
-        raise ValueError(f"outcomes must be an integer >= 2, got {outcomes!r}")
-    if not (concentration > 0 and math.isfinite(concentration)):
-        raise ValueError(f"concentration must be a finite number > 0, got {concentration!r}")
-    q = np.random.RandomState(toy_seed).dirichlet(concentration * np.ones(outcomes))
-    with np.errstate(divide="ignore"):
-        return it.normalize(np.log(q))
+def typical(avg_info: ArrayLike, entropy: float, eps: float) -> np.ndarray:
+    """Which corpora are ε-typical: |A_N − H(q)| < ε for each corpus average A_N = (1/N) Σ_n −log q(y_n)
+    (a property of a corpus; the strict inequality is the one of Tan et al. 2024)."""
+    eps = _eps(eps)
+    return np.abs(checks.array(avg_info, "avg_info") - checks.real(entropy, "entropy", lo=0.0)) < eps
+
+
+def band_correlation(log_q: ArrayLike, log_p: ArrayLike, corpus_size: int, eps: float) -> np.float64:
+    """Correlation of (avg log p, avg r) over ε-typical corpora of size N from q, predicted by the
+    identity avg r/β = B − X + log Z (X = avg log p, B = avg log q) and the normal approximation:
+
+        (X, B) ~ N(·, Σ_q/N), b = Cov(X, B)/Var B, V_E = Var X − b² Var B;
+        B | typical: normal truncated to E B ± ε, V_t = Var B·(1 − 2aφ(a)/(2Φ(a) − 1)), a = ε/√Var B;
+        corr = (b V_t − (b² V_t + V_E)) / √((b² V_t + V_E)((1 − b)² V_t + V_E)).
+
+    It lives here because what it models is the selection of corpora by typicality: any q, any p.
+    """
+    lq, lp = checks.finite_vector(log_q, "log_q"), checks.finite_vector(log_p, "log_p")
+    if len(lq) != len(lp):
+        raise ValueError(f"log_q and log_p must have the same length, got {len(lq)} and {len(lp)}")
+    corpus_size = checks.integer(corpus_size, "corpus_size", lo=1)
+    eps = _eps(eps)
+    q = np.exp(lq - logsumexp(lq))
+    dx, db = lp - q @ lp, lq - q @ lq
+    vx, vb, cxb = (q @ dx**2) / corpus_size, (q @ db**2) / corpus_size, (q @ (dx * db)) / corpus_size
+    b, a = cxb / vb, eps / math.sqrt(vb)
+    vt = vb * (1 - 2 * a * norm.pdf(a) / (2 * norm.cdf(a) - 1))
+    ve = vx - b * b * vb
+    vx_t = b * b * vt + ve
+    return np.float64((b * vt - vx_t) / math.sqrt(vx_t * ((1 - b) ** 2 * vt + ve)))
 
 
 # --- the log-log tail: a distribution of infinite entropy ---------------------------------------------
@@ -275,7 +293,7 @@ def loglog_truncated_entropies(ks: list[int] | np.ndarray, chunk: int = 1_000_00
     return out
 
 
-def loglog_drift_bound(n: int | np.ndarray, s: float) -> float | np.ndarray:
+def loglog_drift_bound(n: int | ArrayLike, s: float) -> np.float64 | np.ndarray:
     """b_n(s) = log 2 (log n - s):  P(A_n < b_n(s)) <= e^{-s^2/4} for the log-log tail, every n >= 1 and s > 0.
 
     Proof sketch: I(y) > log y (q(n) < 1/n), log Y >= log 2 (W - 1) with W = 1/U ~ Pareto(1), and for
@@ -286,4 +304,4 @@ def loglog_drift_bound(n: int | np.ndarray, s: float) -> float | np.ndarray:
     n = np.asarray(n, dtype=np.float64)
     if (n < 1).any():
         raise ValueError("n must be >= 1")
-    return it._out(LOG2 * (np.log(n) - s))
+    return checks.as_result(LOG2 * (np.log(n) - s))

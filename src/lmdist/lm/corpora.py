@@ -5,10 +5,10 @@ For every string y of prompt x a :class:`Corpus` holds its text, its token ids (
 prior's: the same ones, or the re-tokenised text when the tokenizers differ) and
 
 * ``logp_policy`` = log π(y | x), the policy without the adaptor;
-* ``logq_local`` = log q̃(y | x) = Σ_t log q̃_t(y_t), the locally normalised adapted distribution that
+* ``logq_local`` = log q̃(y | x) = Σ_t log q̃_t(y_t), the locally normalized adapted distribution that
   was sampled (the proposal of IMHA);
-* ``log_weight`` = log π̃(y | x) = Σ_t log γ̃(π(· | x, y_<t))(y_t), the unnormalised *globally*
-  normalised adapted distribution (the target of IMHA);
+* ``log_weight`` = log π̃(y | x) = Σ_t log γ̃(π(· | x, y_<t))(y_t), the unnormalized *globally*
+  normalized adapted distribution (the target of IMHA);
 * ``logp_prior`` = log p(y | x), the prior, **with the prompt** (the seed scored the prior without it);
 * ``reward`` = r(x, y).
 
@@ -20,14 +20,13 @@ by the prior's EOS when the string ended with EOS.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from lmdist.lm import decode as bt
-from lmdist.lm import sampling
+from lmdist.lm import decode, sampling
 from lmdist.lm.sampling import AdaptorLike
 
 
@@ -50,12 +49,6 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.prompt_index)
-
-    def take(self, idx: np.ndarray | Sequence[int]) -> Corpus:
-        """The strings at ``idx`` (repeats allowed: a bootstrap corpus or an MCMC chain)."""
-        idx = np.asarray(idx, dtype=np.int64)
-        rows = {f.name: getattr(self, f.name)[idx] for f in fields(self) if f.name != "prompts"}
-        return Corpus(prompts=self.prompts, **rows)
 
 
 def _same_vocabulary(a: Any, b: Any) -> bool:
@@ -89,14 +82,14 @@ def sample_corpus(policy: Any, tokenizer: Any, prior: Any, prompts: Sequence[str
                   reward: Callable[[Sequence[str], Sequence[str]], np.ndarray], adaptor: AdaptorLike = None,
                   seed: int = 0, batch_size: int = 64, device: str | torch.device = "auto",
                   prior_tokenizer: Any = None, progress: bool | None = None) -> Corpus:
-    """``n`` strings per prompt from the policy under ``adaptor`` (locally normalised, as
+    """``n`` strings per prompt from the policy under ``adaptor`` (locally normalized, as
     :func:`lmdist.lm.sampling.sample`), scored under the prior (prompt included) and by ``reward``.
     ``prior_tokenizer`` defaults to ``tokenizer``. Deterministic for a given ``seed``."""
     prior_tokenizer = tokenizer if prior_tokenizer is None else prior_tokenizer
     comps = sampling.sample(policy, tokenizer, prompts, n, max_new_tokens, adaptor=adaptor, seed=seed,
                             batch_size=batch_size, device=device, progress=progress)
     cprompts = [c.prompt for c in comps]
-    ids = _prior_ids(comps, tokenizer, prior_tokenizer, bt.eos_ids(prior, prior_tokenizer, None))
+    ids = _prior_ids(comps, tokenizer, prior_tokenizer, decode.eos_ids(prior, prior_tokenizer, None))
     scored = sampling.score(prior, prior_tokenizer, cprompts, ids, batch_size=batch_size, device=device,
                             progress=progress)
     texts = [c.text for c in comps]

@@ -28,9 +28,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lmdist.exact import checks
+
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}  # documentation of the buckets below
 LABELS: tuple[str, str] = ("negative", "positive")  # label 0, label 1 in the CSV
 
 
@@ -101,19 +102,20 @@ def prompts(n: int, k_tokens: int, tokenizer: Any, split: Split = "test", seed: 
 
     Reviews are drawn without replacement from ``split`` with ``numpy.random.default_rng(seed)``
     among those with more than ``k_tokens`` tokens (so every prompt has exactly ``k_tokens`` tokens
-    and the review goes on after it); the prompt is the decoded text of those tokens.
+    and the review goes on after it); the prompt is the decoded text of those tokens. A review is
+    tokenized only up to ``k_tokens + 1`` tokens: enough to tell, and never longer than needed (so
+    the tokenizer never warns that a text exceeds the model's maximum length).
     """
     _check_split(split)
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(k_tokens, int) or k_tokens < 1:
-        raise ValueError(f"k_tokens must be a positive integer, got {k_tokens!r}")
+    checks.integer(n, "n", lo=1)
+    checks.integer(k_tokens, "k_tokens", lo=1)
     pool = texts(split)
     order = np.random.default_rng(seed).permutation(len(pool))
     out: list[str] = []
     for i in order:
         # A review has at least ~ one token per 8 characters: tokenise a prefix only, for speed.
-        ids = tokenizer(pool[i][: 16 * k_tokens + 64], add_special_tokens=False)["input_ids"]
+        ids = tokenizer(pool[i][: 16 * k_tokens + 64], add_special_tokens=False, truncation=True,
+                        max_length=k_tokens + 1)["input_ids"]
         if len(ids) > k_tokens:
             out.append(tokenizer.decode(ids[:k_tokens]))
             if len(out) == n:

@@ -1,13 +1,16 @@
-"""The pieces of a batched decoding loop with a KV cache, shared by :mod:`lmdist.lm.sampling` and
-:mod:`lmdist.lm.guidance`: devices, EOS and padding ids, left padding and positions, the cache handles of
-transformers' models, each string's own seeded uniforms and the inverse-CDF draw, progress bars.
+"""The batched decoder shared by :mod:`lmdist.lm.sampling` and :mod:`lmdist.lm.guidance`: prompts
+tokenized and left-padded into one batch, position ids that ignore the padding, a prefill of the
+whole batch, then one token per :meth:`step` with a KV cache (:class:`DynamicDecoder`, transformers'
+growing cache; :class:`StaticDecoder`, fixed shapes replayed as a CUDA graph). Also the decoder's
+inputs (device, EOS and padding ids) and outputs (:class:`Decoded` strings), and the batches it runs.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -15,6 +18,10 @@ from tqdm.auto import tqdm
 
 from lmdist.lm.models import resolve_device
 
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- inputs
 
 def prepare(model: Any, device: str | torch.device, dtype: torch.dtype | None) -> torch.device:
     """Put the model on the device (and dtype, e.g. torch.bfloat16), in eval mode; in place like .to()."""
@@ -27,6 +34,8 @@ def prepare(model: Any, device: str | torch.device, dtype: torch.dtype | None) -
 
 
 def eos_ids(model: Any, tokenizer: Any, eos_token_id: int | Sequence[int] | None) -> list[int]:
+    """The ids that end a string: ``eos_token_id`` if given, else the model's generation config's, else
+    the tokenizer's; ``[]`` when none is known (strings then run to ``max_new_tokens``)."""
     if eos_token_id is None:
         cfg = getattr(model, "generation_config", None)
         eos_token_id = getattr(cfg, "eos_token_id", None) if cfg is not None else None
@@ -39,21 +48,27 @@ def eos_ids(model: Any, tokenizer: Any, eos_token_id: int | Sequence[int] | None
 
 
 def pad_id(tokenizer: Any, eos: list[int]) -> int:
+    """The tokenizer's pad id, else the first EOS id, else 0 (padding is masked: its value never counts)."""
     pad = getattr(tokenizer, "pad_token_id", None)
     if pad is None:
         pad = eos[0] if eos else 0
     return int(pad)
 
 
-def encode(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
-    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
-        raise ValueError("prompts must be a list of strings")
-    ids = tokenizer(list(prompts))["input_ids"]
+def encode(tokenizer: Any, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
+    """Token ids of each prompt: a string is tokenized (all strings in one call; an empty one becomes
+    ``[BOS]``, as ``generate`` does), a prompt given as token ids is kept (it must not be empty)."""
+    if isinstance(prompts, str) or not all(isinstance(p, str) or _is_ids(p) for p in prompts):
+        raise ValueError("prompts must be a list of strings or of token-id lists")
+    texts = [p for p in prompts if isinstance(p, str)]
+    tokenized = iter(tokenizer(texts)["input_ids"] if texts else [])
     bos = getattr(tokenizer, "bos_token_id", None)
     out = []
-    for p, seq in zip(prompts, ids):
-        seq = [int(t) for t in seq]
-        if not seq:  # an empty prompt: condition on BOS, as generate does
+    for p in prompts:
+        seq = [int(t) for t in (next(tokenized) if isinstance(p, str) else p)]
+        if not seq and not isinstance(p, str):
+            raise ValueError("a prompt given as token ids must not be empty")
+        if not seq:
             if bos is None:
                 raise ValueError(f"prompt {p!r} has no tokens and the tokenizer has no bos_token_id")
             seq = [int(bos)]
@@ -61,21 +76,64 @@ def encode(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
     return out
 
 
-def left_pad(seqs: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
+def _is_ids(x: Any) -> bool:
+    return isinstance(x, (Sequence, np.ndarray)) and all(isinstance(t, (int, np.integer)) for t in x)
+
+
+def pad_rows(seqs: Sequence[Sequence[int]], pad: int, device: torch.device, *, left: bool = True,
+             width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, mask)`` of shape (len(seqs), width): each row's tokens at the end (``left``: left
+    padding, so that every prompt ends at the last column, where decoding continues) or at the start,
+    ``pad`` elsewhere; mask 1 on the tokens, 0 on the padding. ``width`` defaults to the longest row."""
+    width = max(map(len, seqs)) if width is None else width
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[i, width - len(s):] = 1
+        if len(s):
+            cols = slice(width - len(s), width) if left else slice(0, len(s))
+            ids[i, cols] = torch.tensor(list(s), dtype=torch.long)
+            mask[i, cols] = 1
     return ids.to(device), mask.to(device)
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that ignore left padding: (cumsum(mask) - 1), 0 on the pads."""
-    return (mask.cumsum(-1) - 1).clamp(min=0)
+    """Position ids that ignore left padding: cumsum(mask) − 1, clamped to 0 on the pads."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
+
+def batches(items: Sequence[T], size: int, show: bool | None, desc: str) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of ``size``, with a progress bar that counts items (``show``
+    None: tqdm's own choice, shown on a terminal and hidden in logs and tests)."""
+    with tqdm(total=len(items), desc=desc, disable=None if show is None else not show, leave=False) as bar:
+        for start in range(0, len(items), size):
+            chunk = items[start:start + size]
+            yield chunk
+            bar.update(len(chunk))
+
+
+# --------------------------------------------------------------------------- outputs
+
+@dataclass
+class Decoded:
+    """One decoded string: the ``sample_index``-th of prompt ``prompt_index``, its completion token
+    ids, their text, and whether it ended with EOS (else it was cut at ``max_new_tokens``)."""
+
+    prompt_index: int
+    sample_index: int
+    token_ids: list[int]
+    text: str
+    eos: bool
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+
+def detokenize(tokenizer: Any, token_ids: list[int], eos: Sequence[int]) -> tuple[str, bool]:
+    """The text of completion ids (special tokens skipped) and whether the last one is an EOS id."""
+    return tokenizer.decode(token_ids, skip_special_tokens=True), bool(token_ids) and token_ids[-1] in eos
+
+
+# --------------------------------------------------------------------------- transformers' interface
 
 def cache_kwarg(model: Any) -> str:
     """The name of the KV-cache argument: ``cache`` in transformers >= 5.x, ``past_key_values`` before."""
@@ -91,36 +149,6 @@ def keep_kwargs(model: Any, n: int) -> dict[str, int]:
 def out_cache(out: Any) -> Any:
     c = out.get("cache", None) if hasattr(out, "get") else None
     return c if c is not None else out.past_key_values
-
-
-def uniforms(seed: int, prompt_index: int, sample_index: int, n: int) -> torch.Tensor:
-    """The string's own stream of uniforms, so that a string depends only on (seed, prompt, sample
-    index) and not on the batch it was drawn in."""
-    state = np.random.SeedSequence([int(seed), int(prompt_index), int(sample_index)]).generate_state(2)
-    g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-    return torch.rand(n, generator=g, dtype=torch.float64)
-
-
-def draw(logq: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF sampling from exp(logq) (N, V) with one uniform per row (float64 cumulative sums;
-    a zero-probability token is never returned)."""
-    probs = logq.double().exp()
-    cdf = probs.cumsum(-1)
-    idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
-    idx = idx.clamp(max=probs.shape[-1] - 1)
-    bad = probs.gather(-1, idx.unsqueeze(-1)).squeeze(-1) <= 0  # only at u * total rounding up to total
-    return torch.where(bad, probs.argmax(-1), idx)  # no .any(): no device sync per step
-
-
-def positive_int(**values: Any) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def progress(total: int, show: bool | None, desc: str) -> tqdm:
-    # None: tqdm's own choice (shown on a terminal, hidden in logs and tests)
-    return tqdm(total=total, desc=desc, disable=None if show is None else not show, leave=False)
 
 
 # --------------------------------------------------------------------------- decoders

@@ -9,7 +9,7 @@ pair with its own KV cache, feeds them the same sampled token, and at every step
 
     policy(logps, state) -> log π_t        logps: float64 array (K, B, V) of log p_k(· | context_k, y_<t)
 
-(normalised), drawing y_t from π_t by inverse CDF with the same per-string uniforms as
+(normalized), drawing y_t from π_t by inverse CDF with the same per-string uniforms as
 :func:`lmdist.lm.sampling.sample` (so π = p_0 gives exactly the strings ``sample`` draws with no adaptor).
 For every token it records log π_t(y_t) and log p_k(y_t | ·), and the exact per-step quantities
 
@@ -24,16 +24,17 @@ the extended prefix).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from lmdist.exact import checks
 from lmdist.exact import decoding as dc
 from lmdist.exact import infotheory as it
-from lmdist.lm import decode as bt
+from lmdist.lm import decode, sampling
 
 
 @dataclass
@@ -52,28 +53,20 @@ Policy = Callable[[np.ndarray, GuidanceState], np.ndarray]
 
 
 @dataclass
-class GuidedCompletion:
-    """One guided string. Arrays have one entry per completion token (EOS included); ``k`` indexes
-    the streams:
+class GuidedCompletion(decode.Decoded):
+    """One guided string (:class:`lmdist.lm.decode.Decoded`). Arrays have one entry per completion
+    token (EOS included); ``k`` indexes the streams:
 
     * ``token_logprobs_policy[t]`` = log π_t(y_t), ``token_logprobs_streams[k, t]`` = log p_k(y_t | ·);
     * ``step_kl[k, t]`` = KL(π_t ‖ p_k,t), ``step_entropy[t]`` = H(π_t),
       ``step_stream_kl[k, t]`` = KL(p_0,t ‖ p_k,t) (0 for k = 0).
     """
 
-    prompt_index: int
-    sample_index: int
-    token_ids: list[int]
-    text: str
-    eos: bool
     token_logprobs_policy: np.ndarray
     token_logprobs_streams: np.ndarray
     step_kl: np.ndarray
     step_entropy: np.ndarray
     step_stream_kl: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.token_ids)
 
     @property
     def logprob_policy(self) -> float:
@@ -96,21 +89,6 @@ class GuidedCompletion:
         return float((self.step_kl[uncond] - self.step_kl[cond]).sum())
 
 
-def _encode_any(tokenizer: Any, items: Sequence[str | Sequence[int]]) -> list[list[int]]:
-    if all(isinstance(x, str) for x in items):
-        return bt.encode(tokenizer, list(items))
-    out = []
-    for x in items:
-        if isinstance(x, str):
-            out.extend(bt.encode(tokenizer, [x]))
-        else:
-            ids = [int(t) for t in x]
-            if not ids:
-                raise ValueError("a context given as token ids must not be empty")
-            out.append(ids)
-    return out
-
-
 @torch.inference_mode()
 def sample_guided(model: Any | Sequence[Any], tokenizer: Any, contexts: Sequence[Sequence[str | Sequence[int]]],
                   n: int, max_new_tokens: int, policy: Policy, seed: int = 0, batch_size: int = 16,
@@ -124,7 +102,8 @@ def sample_guided(model: Any | Sequence[Any], tokenizer: Any, contexts: Sequence
     Returns ``len(contexts[0]) * n`` completions, prompt-major; a string depends only on
     (seed, prompt index, sample index) and the policy, not on the batch.
     """
-    bt.positive_int(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    for name, value in (("n", n), ("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
+        checks.integer(value, name, lo=1)
     if not contexts or len({len(c) for c in contexts}) != 1:
         raise ValueError("contexts must be a non-empty list of streams, each with one context per prompt")
     k_streams = len(contexts)
@@ -133,18 +112,14 @@ def sample_guided(model: Any | Sequence[Any], tokenizer: Any, contexts: Sequence
         raise ValueError(f"{len(models)} models for {k_streams} streams")
     dev = None
     for m in {id(m): m for m in models}.values():
-        dev = bt.prepare(m, device, dtype)
-    eos = bt.eos_ids(models[0], tokenizer, eos_token_id)
-    pad = bt.pad_id(tokenizer, eos)
-    encoded = [_encode_any(tokenizer, c) for c in contexts]
+        dev = decode.prepare(m, device, dtype)
+    eos = decode.eos_ids(models[0], tokenizer, eos_token_id)
+    pad = decode.pad_id(tokenizer, eos)
+    encoded = [decode.encode(tokenizer, c) for c in contexts]
     jobs = [(i, k) for i in range(len(contexts[0])) for k in range(n)]
     out: list[GuidedCompletion] = []
-    bar = bt.progress(len(jobs), progress, "guided sampling")
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start:start + batch_size]
+    for chunk in decode.batches(jobs, batch_size, progress, "guided sampling"):
         out.extend(_guided_batch(models, tokenizer, encoded, chunk, max_new_tokens, policy, seed, dev, eos, pad))
-        bar.update(len(chunk))
-    bar.close()
     return out
 
 
@@ -152,23 +127,17 @@ def _guided_batch(models: list[Any], tokenizer: Any, encoded: list[list[list[int
                   max_new_tokens: int, policy: Policy, seed: int, dev: torch.device, eos: list[int],
                   pad: int) -> list[GuidedCompletion]:
     b, k_streams = len(jobs), len(models)
-    u = torch.stack([bt.uniforms(seed, i, k, max_new_tokens) for i, k in jobs])
-    streams = []
-    for m, enc in zip(models, encoded):
-        ids, mask = bt.left_pad([enc[i] for i, _ in jobs], pad, dev)
-        keep = bt.keep_kwargs(m, 1)
-        o = m(input_ids=ids, attention_mask=mask, position_ids=bt.positions(mask), use_cache=True, **keep)
-        streams.append({"model": m, "mask": mask, "pos": bt.positions(mask)[:, -1], "cache": bt.out_cache(o),
-                        "logits": o.logits[:, -1, :], "kw": bt.cache_kwarg(m), "keep": keep})
+    u = torch.stack([sampling.uniforms(seed, i, k, max_new_tokens) for i, k in jobs])
+    streams = [decode.DynamicDecoder(m, *decode.pad_rows([enc[i] for i, _ in jobs], pad, dev))
+               for m, enc in zip(models, encoded)]
     done = np.zeros(b, dtype=bool)
     generated: list[list[int]] = [[] for _ in range(b)]
     rec = {key: [] for key in ("pi", "streams", "kl", "h", "skl", "live")}
-    eos_set = set(eos)
     for t in range(max_new_tokens):
-        logps = np.stack([torch.log_softmax(s["logits"].double(), dim=-1).cpu().numpy() for s in streams])
+        logps = np.stack([torch.log_softmax(s.logits.double(), dim=-1).cpu().numpy() for s in streams])
         state = GuidanceState([i for i, _ in jobs], [k for _, k in jobs], generated, done.copy(), t)
         logpi = it.normalize(np.asarray(policy(logps, state), dtype=np.float64))
-        tok = bt.draw(torch.from_numpy(logpi), u[:, t]).numpy()
+        tok = sampling.draw(torch.from_numpy(logpi), u[:, t]).numpy()
         tok = np.where(done, pad, tok)
         rows = np.arange(b)
         rec["live"].append(~done)
@@ -185,13 +154,9 @@ def _guided_batch(models: list[Any], tokenizer: Any, encoded: list[list[list[int
             done = done | np.isin(tok, eos)
         if t + 1 == max_new_tokens or done.all():
             break
-        col = torch.from_numpy(tok).long().unsqueeze(-1).to(dev)
+        col = torch.from_numpy(tok).long().to(dev)
         for s in streams:
-            s["mask"] = torch.cat([s["mask"], torch.ones((b, 1), dtype=s["mask"].dtype, device=dev)], dim=1)
-            s["pos"] = s["pos"] + 1
-            o = s["model"](input_ids=col, attention_mask=s["mask"], position_ids=s["pos"].unsqueeze(-1),
-                           use_cache=True, **s["keep"], **{s["kw"]: s["cache"]})
-            s["cache"], s["logits"] = bt.out_cache(o), o.logits[:, -1, :]
+            s.step(col)
     live = np.stack(rec["live"], axis=1)                    # (B, steps)
     pi = np.stack(rec["pi"], axis=1)
     st = np.stack(rec["streams"], axis=2)                    # (K, B, steps)
@@ -202,9 +167,9 @@ def _guided_batch(models: list[Any], tokenizer: Any, encoded: list[list[list[int
     for r, (i, k) in enumerate(jobs):
         m = live[r]
         ids = generated[r]
+        text, ended = decode.detokenize(tokenizer, ids, eos)
         out.append(GuidedCompletion(
-            prompt_index=i, sample_index=k, token_ids=ids, text=tokenizer.decode(ids, skip_special_tokens=True),
-            eos=bool(ids) and ids[-1] in eos_set, token_logprobs_policy=pi[r, m].copy(),
+            prompt_index=i, sample_index=k, token_ids=ids, text=text, eos=ended, token_logprobs_policy=pi[r, m].copy(),
             token_logprobs_streams=st[:, r, m].copy(), step_kl=kl[:, r, m].copy(), step_entropy=h[r, m].copy(),
             step_stream_kl=skl[:, r, m].copy()))
     return out
@@ -219,9 +184,8 @@ def fudge_policy(reward: Callable[[Sequence[str], Sequence[str]], np.ndarray], t
     :func:`lmdist.exact.decoding.classifier_guidance_policy` (∝ p(a) P(c | ·a)^λ on the top k; 0 elsewhere).
     ``prompts[i]`` is the text the reward sees before the completion of prompt i. Rows that have
     ended keep p. λ = 0 gives top-k sampling."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
-    lam = float(lam)
+    top_k = checks.integer(top_k, "top_k", lo=1)
+    lam = checks.real(lam, "lam")
 
     def policy(logps: np.ndarray, state: GuidanceState) -> np.ndarray:
         lp = logps[stream]

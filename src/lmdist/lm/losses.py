@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lmdist.exact import checks
+from lmdist.lm.decode import positions
+
 
 def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
     """``out[b, t] = log p(x_{t+1} | x_{≤t})`` from logits of shape (B, T, V): shape (B, T−1)."""
@@ -27,8 +30,7 @@ def completion_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, attenti
     prompt and padding, so the prompt's own probability is not counted. Positions are counted from
     the first non-pad token, so left padding does not shift them.
     """
-    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask)).logits
     return (token_logprobs(logits, input_ids) * completion_mask[:, 1:].to(logits.dtype)).sum(-1)
 
 
@@ -49,8 +51,7 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
     −σ(−h) < 0), so a step raises log π(y_w) and lowers log π(y_l).
     ``reduction``: "mean", "sum" or "none" (one loss per pair).
     """
-    if not beta > 0:
-        raise ValueError(f"beta must be > 0, got {beta!r}")
+    checks.real(beta, "beta", lo=0, open_lo=True)
     if not 0 <= label_smoothing < 0.5:
         raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing!r}")
     h = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))

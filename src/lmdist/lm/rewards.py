@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from lmdist.exact import checks
 from lmdist.lm import cache, data
 
 Reward = Callable[[Sequence[str], Sequence[str]], np.ndarray]
@@ -38,11 +40,22 @@ def join(prompts: Sequence[str], completions: Sequence[str]) -> list[str]:
     return [p + c for p, c in zip(prompts, completions)]
 
 
+class LogOddsReward:
+    """A classifier's reward r(x, y) = log-odds of its label for the text x ⊕ y (:func:`join`);
+    subclasses give :meth:`log_odds` of a list of texts."""
+
+    def log_odds(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+        return self.log_odds(join(prompts, completions))
+
+
 # ---------------------------------------------------------------------------------------------
 # Sentiment classifier: TF-IDF + logistic regression on the train split
 # ---------------------------------------------------------------------------------------------
 
-class SentimentReward:
+class SentimentReward(LogOddsReward):
     """r(x, y) = log P(positive | x ⊕ y) − log P(negative | x ⊕ y) = w·tfidf(x ⊕ y) + b.
 
     ``test_accuracy`` is the classifier's accuracy on the test split of :mod:`lmdist.lm.data`
@@ -58,9 +71,6 @@ class SentimentReward:
 
     def log_odds(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.pipeline.decision_function(list(texts)), dtype=np.float64)
-
-    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
-        return self.log_odds(join(prompts, completions))
 
     def __repr__(self) -> str:
         return f"sentiment({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
@@ -98,15 +108,11 @@ def sentiment(ngram_max: int = 1, min_df: int = 2, max_features: int | None = 20
     import joblib
     import sklearn
 
-    if isinstance(ngram_max, bool) or not isinstance(ngram_max, int) or not 1 <= ngram_max <= 3:
-        raise ValueError(f"ngram_max must be 1, 2 or 3, got {ngram_max!r}")
-    if isinstance(min_df, bool) or not isinstance(min_df, int) or min_df < 1:
-        raise ValueError(f"min_df must be an integer >= 1, got {min_df!r}")
-    if max_features is not None and (isinstance(max_features, bool) or not isinstance(max_features, int)
-                                     or max_features < 1):
-        raise ValueError(f"max_features must be None or an integer >= 1, got {max_features!r}")
-    if isinstance(C, bool) or not isinstance(C, (int, float)) or not C > 0:
-        raise ValueError(f"C must be a number > 0, got {C!r}")
+    checks.integer(ngram_max, "ngram_max", lo=1, hi=3)
+    checks.integer(min_df, "min_df", lo=1)
+    if max_features is not None:
+        checks.integer(max_features, "max_features", lo=1)
+    checks.real(C, "C", lo=0, open_lo=True)
     params = {"ngram_max": ngram_max, "min_df": min_df, "max_features": max_features, "C": float(C)}
     folder = cache.entry("sentiment", **params, version=1, splits=data.sizes(), sklearn=sklearn.__version__)
     model_file, metrics_file = folder / "model.joblib", folder / "metrics.json"
@@ -148,7 +154,7 @@ def vader() -> VaderReward:
 # Any Hugging Face sequence classifier
 # ---------------------------------------------------------------------------------------------
 
-class HFClassifierReward:
+class HFClassifierReward(LogOddsReward):
     """r(x, y) = log P(label | x ⊕ y) − log(1 − P(label | x ⊕ y)) = z_label − logsumexp_{j≠label} z_j
 
     for the logits z of a sequence-classification model (softmax over its labels). Texts longer than
@@ -177,9 +183,6 @@ class HFClassifierReward:
                 out.append(lo.double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
-    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
-        return self.log_odds(join(prompts, completions))
-
     def __repr__(self) -> str:
         return f"hf_classifier({self.source!r}, label={self.label_name!r})"
 
@@ -194,10 +197,8 @@ def hf_classifier(name_or_path: str | Path, label: str | int, device: str = "aut
     from lmdist.lm.models import prepare_tokenizer, resolve_device
 
     dev = resolve_device(device)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length must be an integer >= 1, got {max_length!r}")
+    checks.integer(batch_size, "batch_size", lo=1)
+    checks.integer(max_length, "max_length", lo=1)
     common = dict(local_files_only=True, trust_remote_code=False)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), **common)
@@ -217,9 +218,7 @@ def hf_classifier(name_or_path: str | Path, label: str | int, device: str = "aut
     if isinstance(label, bool) or not isinstance(label, (int, str)):
         raise ValueError(f"label must be a label name {sorted(id2label.values())} or an index, got {label!r}")
     if isinstance(label, int):
-        if not 0 <= label < n:
-            raise ValueError(f"label must be an index in [0, {n}), got {label}")
-        index = label
+        index = checks.integer(label, "label", lo=0, hi=n - 1)
     else:
         names = {v.lower(): k for k, v in id2label.items()}
         if label.lower() not in names:

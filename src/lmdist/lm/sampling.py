@@ -2,14 +2,14 @@
 
 The adaptors themselves are mathematics (:mod:`lmdist.exact.adaptors`, numpy); here each one is mapped to
 transformers' own logits warper (``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ...), applied —
-unlike in ``generate`` — to the *normalised* log-probabilities log_softmax(logits), so that the
-warpers' output is the adaptor's log γ̃ of the normalised distribution. For every token of every string
+unlike in ``generate`` — to the *normalized* log-probabilities log_softmax(logits), so that the
+warpers' output is the adaptor's log γ̃ of the normalized distribution. For every token of every string
 we record
 
 * log p(y_t | y_<t), the unadapted model;
-* log q̃_t(y_t) = log γ̃_t(y_t) - log Z_t, the locally normalised adapted distribution that was sampled;
-* log γ̃_t(y_t), the unnormalised adapted weight, whose sum over t is log π̃(y), the unnormalised
-  globally normalised adapted distribution π ∝ prod_t γ̃(p(. | y_<t))(y_t).
+* log q̃_t(y_t) = log γ̃_t(y_t) - log Z_t, the locally normalized adapted distribution that was sampled;
+* log γ̃_t(y_t), the unnormalized adapted weight, whose sum over t is log π̃(y), the unnormalized
+  globally normalized adapted distribution π ∝ prod_t γ̃(p(. | y_<t))(y_t).
 
 :func:`sample` is one batched decoding loop with a KV cache that records all three while sampling
 (no second forward pass); :func:`score` computes them for given completions in one forward pass;
@@ -38,14 +38,24 @@ from transformers import (
 from transformers.generation.logits_process import LogitsProcessor
 
 from lmdist.exact import adaptors as ad
+from lmdist.exact import checks
 from lmdist.exact.imha import Chain, chain_ess, imha_chain
-from lmdist.lm import decode as bt
+from lmdist.lm import decode
 from lmdist.lm.models import resolve_device
 
 AdaptorLike = ad.Adaptor | dict | str | None
 
+#: adaptor step → (transformers' warper, its argument, the step's field that gives it)
+WARPERS: dict[type, tuple[type, str, str]] = {
+    ad.Temperature: (TemperatureLogitsWarper, "temperature", "temperature"),
+    ad.TopK: (TopKLogitsWarper, "top_k", "k"),
+    ad.TopP: (TopPLogitsWarper, "top_p", "p"),
+    ad.MinP: (MinPLogitsWarper, "min_p", "min_p"),
+    ad.TypicalP: (TypicalLogitsWarper, "mass", "mass"),
+    ad.Epsilon: (EpsilonLogitsWarper, "epsilon", "epsilon"),
+    ad.Eta: (EtaLogitsWarper, "epsilon", "eta"),
+}
 
-# --------------------------------------------------------------------------- devices
 
 # --------------------------------------------------------------------------- adaptors as warpers
 
@@ -53,26 +63,18 @@ def logits_processors(adaptor: AdaptorLike, device: str | torch.device = "cpu") 
     """transformers' warpers for the adaptor's steps, in its order of application.
 
     Apply them to log_softmax(logits), not to raw logits: then their output is log γ̃ of the
-    normalised distribution, the same as the numpy adaptor (``tests/test_adaptors.py`` checks it).
+    normalized distribution, the same as the numpy adaptor (``tests/test_adaptors.py`` checks it).
     """
     out: list[LogitsProcessor] = []
     for step in ad.from_spec(adaptor).steps:
-        if isinstance(step, ad.Temperature):
-            out.append(TemperatureLogitsWarper(float(step.temperature)))
-        elif isinstance(step, ad.TopK):
-            out.append(TopKLogitsWarper(top_k=int(step.k)))
-        elif isinstance(step, ad.TopP):
-            out.append(TopPLogitsWarper(top_p=float(step.p)))
-        elif isinstance(step, ad.MinP):
-            out.append(MinPLogitsWarper(min_p=float(step.min_p)))
-        elif isinstance(step, ad.TypicalP):
-            out.append(TypicalLogitsWarper(mass=float(step.mass)))
-        elif isinstance(step, ad.Epsilon):
-            out.append(EpsilonLogitsWarper(epsilon=float(step.epsilon)))
-        elif isinstance(step, ad.Eta):
-            out.append(EtaLogitsWarper(epsilon=float(step.eta), device=str(resolve_device(device))))
-        else:
+        if type(step) not in WARPERS:
             raise TypeError(f"no transformers warper for adaptor step {step!r}")
+        warper, argument, field = WARPERS[type(step)]
+        value = getattr(step, field)
+        kwargs = {argument: int(value) if isinstance(step, ad.TopK) else float(value)}
+        if isinstance(step, ad.Eta):  # the only warper that allocates a tensor
+            kwargs["device"] = str(resolve_device(device))
+        out.append(warper(**kwargs))
     return out
 
 
@@ -130,24 +132,18 @@ class _Adapter:
 # --------------------------------------------------------------------------- results
 
 @dataclass
-class Completion:
-    """One string: its prompt, completion token ids and per-token log-probabilities (float64, one per
-    completion token, EOS included):
+class Completion(decode.Decoded):
+    """One string (:class:`lmdist.lm.decode.Decoded`), its prompt and per-token log-probabilities
+    (float64, one per completion token, EOS included):
 
     * ``token_logprobs_model[t]`` = log p(y_t | x, y_<t),
     * ``token_logprobs_adapted[t]`` = log q̃_t(y_t) (-inf where the adaptor removed y_t),
     * ``token_log_weights[t]`` = log γ̃(p(. | x, y_<t))(y_t);
 
-    ``logprob_model``, ``logprob_adapted`` and ``log_weight`` (= log π̃(y)) are their sums, and
-    ``eos`` says whether the string ended with EOS (else it was cut at ``max_new_tokens``).
+    ``logprob_model``, ``logprob_adapted`` and ``log_weight`` (= log π̃(y)) are their sums.
     """
 
     prompt: str
-    prompt_index: int
-    sample_index: int
-    token_ids: list[int]
-    text: str
-    eos: bool
     token_logprobs_model: np.ndarray
     token_logprobs_adapted: np.ndarray
     token_log_weights: np.ndarray
@@ -164,8 +160,26 @@ class Completion:
     def log_weight(self) -> float:
         return float(self.token_log_weights.sum())
 
-    def __len__(self) -> int:
-        return len(self.token_ids)
+
+# --------------------------------------------------------------------------- draws
+
+def uniforms(seed: int, prompt_index: int, sample_index: int, n: int) -> torch.Tensor:
+    """The string's own stream of uniforms, so that a string depends only on (seed, prompt, sample
+    index) and not on the batch it was drawn in."""
+    state = np.random.SeedSequence([int(seed), int(prompt_index), int(sample_index)]).generate_state(2)
+    g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return torch.rand(n, generator=g, dtype=torch.float64)
+
+
+def draw(logq: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF sampling from exp(logq) (N, V) with one uniform per row: the first v with
+    Σ_{w≤v} q(w) > u · Σ_w q(w) (float64 cumulative sums; a zero-probability token is never returned)."""
+    probs = logq.double().exp()
+    cdf = probs.cumsum(-1)
+    idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+    idx = idx.clamp(max=probs.shape[-1] - 1)
+    bad = probs.gather(-1, idx.unsqueeze(-1)).squeeze(-1) <= 0  # only at u * total rounding up to total
+    return torch.where(bad, probs.argmax(-1), idx)  # no .any(): no device sync per step
 
 
 # --------------------------------------------------------------------------- tokens
@@ -174,9 +188,11 @@ def _setup(model: Any, tokenizer: Any, prompts: Sequence[str], adaptor: AdaptorL
            device: str | torch.device, dtype: torch.dtype | None,
            eos_token_id: int | Sequence[int] | None) -> tuple[torch.device, _Adapter, list[int], int, list[list[int]]]:
     """What sampling and scoring both need: the device, the adaptor in torch, EOS ids, pad id, prompt ids."""
-    dev = bt.prepare(model, device, dtype)
-    eos = bt.eos_ids(model, tokenizer, eos_token_id)
-    return dev, _Adapter.make(adaptor, dev), eos, bt.pad_id(tokenizer, eos), bt.encode(tokenizer, prompts)
+    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+        raise ValueError("prompts must be a list of strings")
+    dev = decode.prepare(model, device, dtype)
+    eos = decode.eos_ids(model, tokenizer, eos_token_id)
+    return dev, _Adapter.make(adaptor, dev), eos, decode.pad_id(tokenizer, eos), decode.encode(tokenizer, prompts)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -187,7 +203,7 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_t
            device: str | torch.device = "auto", dtype: torch.dtype | None = None,
            eos_token_id: int | Sequence[int] | None = None, progress: bool | None = None,
            static_cache: bool = False) -> list[Completion]:
-    """``n`` strings per prompt from the locally normalised adapted model q̃_t ∝ γ̃(p(. | x, y_<t)).
+    """``n`` strings per prompt from the locally normalized adapted model q̃_t ∝ γ̃(p(. | x, y_<t)).
 
     Batched (strings of several prompts share a batch; prompts left-padded) with a KV cache; every
     string draws its tokens by inverse CDF from its own uniforms (seeded by ``seed``, the prompt's
@@ -198,19 +214,16 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, max_new_t
     KV cache; on CUDA each decode step is replayed as a CUDA graph): the same strings up to float
     rounding, for large models with small batches, where launch overhead bounds the speed.
     """
-    bt.positive_int(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    for name, value in (("n", n), ("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
+        checks.integer(value, name, lo=1)
     if not isinstance(static_cache, bool):
         raise ValueError(f"static_cache must be True or False, got {static_cache!r}")
     dev, adapter, eos, pad, encoded = _setup(model, tokenizer, prompts, adaptor, device, dtype, eos_token_id)
     jobs = [(i, k) for i in range(len(prompts)) for k in range(n)]
     results: list[Completion] = []
-    bar = bt.progress(len(jobs), progress, "sampling")
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start:start + batch_size]
+    for chunk in decode.batches(jobs, batch_size, progress, "sampling"):
         results.extend(_sample_batch(model, tokenizer, prompts, encoded, chunk, max_new_tokens, adapter,
                                      seed, dev, eos, pad, static_cache))
-        bar.update(len(chunk))
-    bar.close()
     return results
 
 
@@ -218,13 +231,13 @@ def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: l
                   jobs: list[tuple[int, int]], max_new_tokens: int, adapter: _Adapter, seed: int,
                   dev: torch.device, eos: list[int], pad: int, static_cache: bool) -> list[Completion]:
     b = len(jobs)
-    ids, mask = bt.left_pad([encoded[i] for i, _ in jobs], pad, dev)
-    u = torch.stack([bt.uniforms(seed, i, k, max_new_tokens) for i, k in jobs]).to(dev)
+    ids, mask = decode.pad_rows([encoded[i] for i, _ in jobs], pad, dev)
+    u = torch.stack([uniforms(seed, i, k, max_new_tokens) for i, k in jobs]).to(dev)
     eos_t = torch.tensor(eos, dtype=torch.long, device=dev)
     # Checking "all strings ended" syncs with the device: every step on a CPU, every 8th on a GPU.
     check_every = 1 if dev.type == "cpu" else 8
-    decoder = (bt.StaticDecoder(model, ids, mask, max_new_tokens, graph=dev.type == "cuda") if static_cache
-               else bt.DynamicDecoder(model, ids, mask))
+    decoder = (decode.StaticDecoder(model, ids, mask, max_new_tokens, graph=dev.type == "cuda") if static_cache
+               else decode.DynamicDecoder(model, ids, mask))
     logits = decoder.logits
     tokens = torch.full((b, max_new_tokens), pad, dtype=torch.long, device=dev)
     lp_model = torch.zeros((b, max_new_tokens), dtype=torch.float64, device=dev)
@@ -235,7 +248,7 @@ def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: l
     steps = 0
     for t in range(max_new_tokens):
         logp, logq, warped, offset = adapter(logits)
-        tok = bt.draw(logq, u[:, t])
+        tok = draw(logq, u[:, t])
         tok = torch.where(done, torch.full_like(tok, pad), tok)  # nothing is sampled after EOS
         col = tok.unsqueeze(-1)
         tokens[:, t] = tok
@@ -251,15 +264,13 @@ def _sample_batch(model: Any, tokenizer: Any, prompts: Sequence[str], encoded: l
         logits = decoder.step(tok)
     tokens, live = tokens[:, :steps].cpu(), live[:, :steps].cpu()
     lp_model, lp_adapted, lw = (x[:, :steps].cpu().numpy() for x in (lp_model, lp_adapted, lw))
-    eos_set = set(eos)
     results = []
     for r, (i, k) in enumerate(jobs):
         length = int(live[r].sum())
         tok_list = tokens[r, :length].tolist()
+        text, ended = decode.detokenize(tokenizer, tok_list, eos)
         results.append(Completion(
-            prompt=prompts[i], prompt_index=i, sample_index=k, token_ids=tok_list,
-            text=tokenizer.decode(tok_list, skip_special_tokens=True),
-            eos=bool(tok_list) and tok_list[-1] in eos_set,
+            prompt=prompts[i], prompt_index=i, sample_index=k, token_ids=tok_list, text=text, eos=ended,
             token_logprobs_model=lp_model[r, :length].copy(),
             token_logprobs_adapted=lp_adapted[r, :length].copy(),
             token_log_weights=lw[r, :length].copy()))
@@ -288,29 +299,22 @@ def score(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Seque
     """
     if len(prompts) != len(completions):
         raise ValueError(f"prompts and completions differ in length: {len(prompts)} vs {len(completions)}")
-    bt.positive_int(batch_size=batch_size)
+    checks.integer(batch_size, "batch_size", lo=1)
     dev, adapter, eos, pad, encoded = _setup(model, tokenizer, prompts, adaptor, device, dtype, eos_token_id)
     comps = [[int(t) for t in c] for c in completions]
     results: list[Completion] = []
-    bar = bt.progress(len(comps), progress, "scoring")
-    for start in range(0, len(comps), batch_size):
-        idx = list(range(start, min(start + batch_size, len(comps))))
+    for idx in decode.batches(range(len(comps)), batch_size, progress, "scoring"):
         width = max(len(comps[j]) for j in idx)
         if width == 0:
             arrays = [(np.zeros(0), np.zeros(0), np.zeros(0)) for _ in idx]
         else:
-            ids, mask = bt.left_pad([encoded[j] for j in idx], pad, dev)
-            comp = torch.full((len(idx), width), pad, dtype=torch.long)
-            cmask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, j in enumerate(idx):
-                comp[r, : len(comps[j])] = torch.tensor(comps[j], dtype=torch.long)
-                cmask[r, : len(comps[j])] = 1
-            comp, cmask = comp.to(dev), cmask.to(dev)
+            ids, mask = decode.pad_rows([encoded[j] for j in idx], pad, dev)
+            comp, cmask = decode.pad_rows([comps[j] for j in idx], pad, dev, left=False)
             full_ids = torch.cat([ids, comp], dim=1)
             full_mask = torch.cat([mask, cmask], dim=1)
             # Only the logits that predict completion tokens: columns L-1 .. L+width-2.
-            out = model(input_ids=full_ids, attention_mask=full_mask, position_ids=bt.positions(full_mask),
-                        use_cache=False, **bt.keep_kwargs(model, width + 1))
+            out = model(input_ids=full_ids, attention_mask=full_mask, position_ids=decode.positions(full_mask),
+                        use_cache=False, **decode.keep_kwargs(model, width + 1))
             logits = out.logits[:, -(width + 1):-1, :]
             vocab = logits.shape[-1]
             if int(comp.max()) >= vocab:
@@ -329,13 +333,10 @@ def score(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Seque
             arrays = [(lp_model[r, : len(comps[j])].copy(), lp_adapted[r, : len(comps[j])].copy(),
                        lw[r, : len(comps[j])].copy()) for r, j in enumerate(idx)]
         for (a_model, a_adapted, a_w), j in zip(arrays, idx):
+            text, ended = decode.detokenize(tokenizer, comps[j], eos)
             results.append(Completion(
-                prompt=prompts[j], prompt_index=j, sample_index=j, token_ids=comps[j],
-                text=tokenizer.decode(comps[j], skip_special_tokens=True),
-                eos=bool(comps[j]) and comps[j][-1] in set(eos),
+                prompt=prompts[j], prompt_index=j, sample_index=j, token_ids=comps[j], text=text, eos=ended,
                 token_logprobs_model=a_model, token_logprobs_adapted=a_adapted, token_log_weights=a_w))
-        bar.update(len(idx))
-    bar.close()
     return results
 
 
@@ -362,9 +363,9 @@ def imha(model: Any, tokenizer: Any, prompt: str, adaptor: AdaptorLike, n_propos
          max_new_tokens: int = 64, batch_size: int = 16, device: str | torch.device = "auto",
          dtype: torch.dtype | None = None, eos_token_id: int | Sequence[int] | None = None,
          progress: bool | None = None) -> IMHAResult:
-    """Independent Metropolis–Hastings for the globally normalised adapted distribution
+    """Independent Metropolis–Hastings for the globally normalized adapted distribution
 
-        π(y | x) ∝ prod_t γ̃(p(. | x, y_<t))(y_t)      (target, γ̃ on the normalised model),
+        π(y | x) ∝ prod_t γ̃(p(. | x, y_<t))(y_t)      (target, γ̃ on the normalized model),
         q̃(y | x) = prod_t γ̃_t(y_t) / Z_t                (proposal: the sampler, :func:`sample`),
 
     accepting y' from y with probability min(1, π̃(y') q̃(y) / (π̃(y) q̃(y'))) =

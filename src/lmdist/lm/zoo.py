@@ -23,15 +23,16 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from lmdist.lm import data, losses, models
+from lmdist.lm import data, decode, losses, models
 
 EOS = "<|endoftext|>"
 PACKAGE = Path(__file__).resolve().parent / "bundled"
@@ -64,6 +65,17 @@ def optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.o
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+
+
+def descend(opt: torch.optim.Optimizer, model: torch.nn.Module, loss: torch.Tensor, lr: float,
+            grad_clip: float) -> None:
+    """One optimiser step on ``loss`` at learning rate ``lr``, the gradient's norm clipped to ``grad_clip``."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -167,15 +179,10 @@ def train_prior(seed: int = 0, steps: int | None = 8000, minutes: float | None =
     block, batch = cfg["n_positions"], cfg["batch_size"]
 
     def step(i: int, progress: float) -> float:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(i, progress, cfg["lr"], cfg["warmup"], cfg["min_lr_ratio"])
         x = random_batch(train, block, batch, rng).to(dev)
         logits = model(input_ids=x[:, :-1]).logits
         loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-        opt.step()
+        descend(opt, model, loss, lr_at(i, progress, cfg["lr"], cfg["warmup"], cfg["min_lr_ratio"]), cfg["grad_clip"])
         return loss.item()
 
     # Two ways to say how long: a step count (bit-reproducible), or a wall-clock budget, for which
@@ -265,16 +272,9 @@ ALIGN = dict(beta=0.3, prompts=1536, prompt_tokens=8, samples_per_prompt=4, max_
 def pack(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], pad: int,
          device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Left-padded ``prompt ⊕ completion`` rows: (input_ids, attention_mask, completion_mask)."""
-    rows = [list(p) + list(c) for p, c in zip(prompt_ids, completion_ids)]
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    cmask = torch.zeros_like(ids)
-    for i, (row, c) in enumerate(zip(rows, completion_ids)):
-        ids[i, width - len(row):] = torch.tensor(row)
-        mask[i, width - len(row):] = 1
-        cmask[i, width - len(c):] = 1
-    return ids.to(device), mask.to(device), cmask.to(device)
+    ids, mask = decode.pad_rows([list(p) + list(c) for p, c in zip(prompt_ids, completion_ids)], pad, device)
+    _, cmask = decode.pad_rows(completion_ids, pad, device, width=ids.shape[1])
+    return ids, mask, cmask
 
 
 def mean_se(x: np.ndarray) -> tuple[float, float]:
@@ -381,18 +381,14 @@ def align(seed: int = 0, prior: str = "tiny-imdb", out: Path = PACKAGE / "tiny-i
     bar = tqdm(total=total, desc="dpo")
     history, step = [], 0
     t_train = time.time()
-    for epoch in range(cfg["epochs"]):
+    for _ in range(cfg["epochs"]):
         order = rng.permutation(len(keep))
         for b in range(per_epoch):
             idx = order[b * cfg["batch_size"]:(b + 1) * cfg["batch_size"]]
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, step / total, cfg["lr"], cfg["warmup"], cfg["min_lr_ratio"])
             lp = logps(policy, idx).reshape(2, -1)
             loss = losses.dpo_loss(lp[0], lp[1], ref_lp[idx, 0], ref_lp[idx, 1], beta=cfg["beta"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg["grad_clip"])
-            opt.step()
+            descend(opt, policy, loss, lr_at(step, step / total, cfg["lr"], cfg["warmup"], cfg["min_lr_ratio"]),
+                    cfg["grad_clip"])
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -406,9 +402,11 @@ def align(seed: int = 0, prior: str = "tiny-imdb", out: Path = PACKAGE / "tiny-i
     policy.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     card = {
-        "name": out.name, "architecture": "GPT2LMHeadModel", "derived_from": Path(prior).name if Path(prior).is_dir() else prior,
+        "name": out.name, "architecture": "GPT2LMHeadModel",
+        "derived_from": Path(prior).name if Path(prior).is_dir() else prior,
         "parameters": n_params(policy), "weights_dtype": "float32",
-        "reward": repr(reward), "reward_test_accuracy": round(reward.test_accuracy, 4) if reward_name == "sentiment" else None,
+        "reward": repr(reward),
+        "reward_test_accuracy": round(reward.test_accuracy, 4) if reward_name == "sentiment" else None,
         "method": "DPO (sigmoid loss) on best-vs-worst of the prior's samples, reference = prior",
         **cfg, "pairs": int(len(keep)), "mean_reward_margin_of_pairs": round(margin, 4),
         "seed": seed, "steps": total, **metrics,

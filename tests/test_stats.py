@@ -1,0 +1,144 @@
+"""lmdist.exact.stats: correlations with Fisher-z intervals, corpora and their averages, Hoeffding's half-width.
+
+Coverage tests run many trials from a fixed generator and accept the hit count inside the two-sided binomial
+interval of the stated level with false-failure probability at most 1e-4 (the Fisher-z intervals are
+approximations; at n = 50 their coverage is within a few thousandths of nominal, far inside that band).
+"""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from lmdist.exact import stats
+
+TRIALS = 2000
+ALPHA = 1e-4
+
+
+def binomial_band(trials: int, p: float) -> tuple[int, int]:
+    """Hit counts outside [lo, hi] have probability at most ALPHA under Binomial(trials, p)."""
+    return int(sps.binom.ppf(ALPHA / 2, trials, p)), int(sps.binom.isf(ALPHA / 2, trials, p))
+
+
+def bivariate_normal(rng, rho, n):
+    x = rng.normal(size=n)
+    return x, rho * x + math.sqrt(1 - rho**2) * rng.normal(size=n)
+
+
+@pytest.mark.parametrize("method", stats.METHODS)
+def test_fisher_z_interval_covers_the_true_correlation_at_its_level(method):
+    rng = np.random.default_rng(0)
+    rho, n, level = 0.6, 50, 0.9
+    # Spearman's population rho of a bivariate normal: (6/pi) arcsin(rho/2).
+    truth = rho if method == "pearson" else 6 / math.pi * math.asin(rho / 2)
+    hits = 0
+    for _ in range(TRIALS):
+        c = stats.correlation(*bivariate_normal(rng, rho, n), method, level)
+        hits += c.low <= truth <= c.high
+    lo, hi = binomial_band(TRIALS, level)
+    assert lo <= hits <= hi, (hits, lo, hi)
+
+
+def test_within_correlation_covers_the_within_group_correlation():
+    # 10 groups of 5 with large per-group offsets on both variables: the pooled correlation is dominated by the
+    # offsets, the within-group one is rho; its interval uses n - (g - 1) pairs.
+    rng = np.random.default_rng(1)
+    rho, g, size, level = -0.4, 10, 5, 0.9
+    groups = np.repeat(np.arange(g), size)
+    hits = 0
+    for _ in range(TRIALS):
+        x, y = bivariate_normal(rng, rho, g * size)
+        off = rng.normal(scale=5.0, size=g)
+        c = stats.within_correlation(x + off[groups], y + off[groups], groups, "pearson", level)
+        hits += c.low <= rho <= c.high
+    assert c.n == g * size - (g - 1)
+    lo, hi = binomial_band(TRIALS, level)
+    assert lo <= hits <= hi, (hits, lo, hi)
+
+
+def test_fisher_z_interval_formula():
+    low, high = stats.fisher_z_interval(0.5, 28, "pearson", 0.95)
+    half = sps.norm.ppf(0.975) / 5.0
+    assert (low, high) == pytest.approx((math.tanh(math.atanh(0.5) - half), math.tanh(math.atanh(0.5) + half)))
+    assert isinstance(low, np.float64)
+    low_s, high_s = stats.fisher_z_interval(0.5, 28, "spearman", 0.95)
+    assert low_s < low and high_s > high  # Bonett & Wright widen the interval by sqrt(1 + c^2/2)
+
+
+def test_within_removes_group_means():
+    g = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    v = np.arange(9.0) + 10 * g
+    np.testing.assert_allclose(stats.within(v, g), np.tile([-1.0, 0.0, 1.0], 3))
+    with pytest.raises(ValueError, match="groups"):
+        stats.within(v, g[:-1])
+
+
+def test_weighted_correlation_equals_the_correlation_of_repeated_data():
+    # Integer weights w_i: the weighted correlation is the plain one of the data with outcome i repeated w_i times
+    # (Spearman: the repeated data's average ranks are an affine map of the weighted mid-ranks).
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=40), rng.normal(size=40) + 0.5 * np.arange(40) / 40
+    x[5] = x[6]  # a tie
+    reps = rng.integers(1, 6, size=40)
+    xr, yr = np.repeat(x, reps), np.repeat(y, reps)
+    log_w = np.log(reps) + 3.0  # unnormalized on purpose
+    assert stats.weighted_correlation(x, y, log_w) == pytest.approx(sps.pearsonr(xr, yr).statistic, abs=1e-12)
+    assert stats.weighted_correlation(x, y, log_w, "spearman") == pytest.approx(sps.spearmanr(xr, yr).statistic,
+                                                                                 abs=1e-12)
+
+
+def test_corpus_averages_by_index_and_by_count_agree():
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=7)
+    idx = stats.bootstrap_corpora(rng, 7, 4, 30)
+    assert idx.shape == (4, 30) and idx.min() >= 0 and idx.max() < 7
+    counts = np.stack([np.bincount(row, minlength=7) for row in idx])
+    np.testing.assert_allclose(stats.count_means(v, counts), stats.corpus_means(v, idx), atol=1e-14)
+    np.testing.assert_allclose(stats.corpus_means(v, idx), [v[row].mean() for row in idx], atol=1e-14)
+
+
+def test_averaging_keeps_pearson_correlation():
+    # Theorem (chapter 06): corr of i.i.d. corpus averages = corr of single draws; corpora bootstrapped from a pool
+    # draw i.i.d. from the pool's empirical law, so the corpus-level interval must hold the pool's correlation.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=300)
+    y = 0.6 * x + rng.normal(size=300)
+    idx = stats.bootstrap_corpora(rng, 300, 20_000, 25)
+    c = stats.correlation(stats.corpus_means(x, idx), stats.corpus_means(y, idx), level=1 - 1e-4)
+    assert c.low <= sps.pearsonr(x, y).statistic <= c.high
+
+
+def test_hoeffding_halfwidth_bounds_the_deviation_frequency():
+    # Means of n fair coins: P(|mean - 1/2| >= t) <= delta. The exact binomial tail is far below delta, so the
+    # frequency over many trials must stay under delta plus its binomial slack.
+    rng = np.random.default_rng(2)
+    n, delta, trials = 100, 0.05, 20_000
+    t = stats.hoeffding_halfwidth(n, 1.0, delta)
+    assert t == pytest.approx(math.sqrt(math.log(2 / delta) / (2 * n)))
+    exceed = int(np.sum(np.abs(rng.binomial(n, 0.5, size=trials) / n - 0.5) >= t))
+    assert exceed <= binomial_band(trials, delta)[1]
+    assert stats.hoeffding_halfwidth(n, 3.0, delta) == pytest.approx(3 * t)
+
+
+def test_validation_names_the_parameter():
+    x = np.arange(5.0)
+    with pytest.raises(ValueError, match="method"):
+        stats.correlation(x, x**2, "kendall")
+    with pytest.raises(ValueError, match="level"):
+        stats.correlation(x, x**2, level=1.0)
+    with pytest.raises(ValueError, match="same length"):
+        stats.correlation(x, x[:4])
+    with pytest.raises(ValueError, match="n_corpora"):
+        stats.bootstrap_corpora(np.random.default_rng(0), 5, 0, 3)
+    with pytest.raises(ValueError, match="counts"):
+        stats.count_means(np.ones(4), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="log_w"):
+        stats.weighted_correlation(x, x, np.zeros(4))
+    with pytest.raises(ValueError, match="groups"):
+        stats.within_correlation(x, x**2, np.arange(5))
+    with pytest.raises(ValueError, match="n"):
+        stats.hoeffding_halfwidth(0, 1.0, 0.1)
+    with pytest.raises(ValueError, match="delta"):
+        stats.hoeffding_halfwidth(3, 1.0, 1.0)
