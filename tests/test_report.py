@@ -32,15 +32,21 @@ def test_status(claim, value, expected):
     assert report.status(claim, value) == expected
 
 
-def test_table_lists_every_claim_of_every_file(tmp_path):
+def test_report_has_a_section_per_chapter_with_source_comparisons_first(tmp_path):
     from lmdist.book import results
 
-    for stem, ids in (("01-a", ["x", "y"]), ("02-b", ["z"])):
-        rec = results.Recorder(chapter=stem[:2], title=stem, parameters={"profile": "smoke"})
-        for i in ids:
-            rec.claim(i, f"claim {i} | with a bar", 1.0, True)
-        rec.write(tmp_path / f"{stem}.results.json")
+    for stem, title in (("01-a", "First"), ("02-b", "Second")):
+        rec = results.Recorder(parameters={"profile": "smoke"})
+        rec.check("x", "claim x | with a bar", 1.0, at_most=2.0)
+        rec.figure("y", "a reported figure", 0.5)
+        rec.figure("z", "compared with a source", 0.431, paper_value=0.43)
+        doc = rec.write(tmp_path / f"{stem}.results.json")
+        results.save(tmp_path / f"{stem}.results.json", {**doc, "title": title})
     text = report.build(tmp_path, tmp_path / "absent")
-    body = [line for line in text.splitlines() if line.startswith("| 0")]
-    assert len(body) == 3 and all(line.endswith("| holds |") for line in body)
-    assert "claim x \\| with a bar" in text and "ours (smoke)" in text
+    assert text.index("(report-01)=") < text.index("## 01 · First") < text.index("(report-02)=")
+    assert "## 02 · Second" in text and "ours (smoke)" in text
+    section = text[text.index("## 01"):text.index("(report-02)=")]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "claim |" not in line]
+    assert [r.split(" | ")[-1] for r in rows] == ["✅ reproduced |", "✔ holds |", "· reported |"]
+    assert "claim x \\| with a bar" in text
+    assert text.startswith("6 claims from 2 executed chapter(s)")

@@ -62,35 +62,50 @@ def fmt(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
-def rows(executed: dict[str, Any], paper: dict[str, Any]) -> list[list[str]]:
-    """Table rows: chapter, claim, seed's figure, ours (executed), ours (paper), status."""
+BADGE = {"reproduced": "✅ reproduced", "differs": "⚠️ differs", "not comparable": "≈ not comparable",
+         "not run": "⏸ not run", "fails": "❌ fails", "holds": "✔ holds", "reported": "· reported"}
+ORDER = ("fails", "differs", "reproduced", "not comparable", "not run", "holds", "reported")
+
+
+def chapter_rows(ex: dict[str, Any] | None, pa: dict[str, Any] | None) -> list[list[str]]:
+    """One chapter's rows: claim, source's figure, ours (executed), ours (paper), status; the rows that
+    compare with a source first, then checked claims, then reported figures (recording order within)."""
+    claims = {c["id"]: c for doc in (pa, ex) if doc for c in doc["claims"]}
+    ex_values = {c["id"]: c["value"] for c in ex["claims"]} if ex else {}
+    pa_values = {c["id"]: c["value"] for c in pa["claims"]} if pa else {}
     out = []
-    for stem in sorted(set(executed) | set(paper)):
-        ex, pa = executed.get(stem), paper.get(stem)
-        claims = {c["id"]: c for doc in (pa, ex) if doc for c in doc["claims"]}
-        ex_values = {c["id"]: c["value"] for c in ex["claims"]} if ex else {}
-        pa_values = {c["id"]: c["value"] for c in pa["claims"]} if pa else {}
-        for cid, claim in claims.items():
-            ours = pa_values.get(cid, ex_values.get(cid))
-            chapter = (ex or pa)["chapter"]
-            out.append([chapter, claim["statement"].replace("|", "\\|"), fmt(claim.get("paper_value")),
-                        fmt(ex_values.get(cid)), fmt(pa_values.get(cid)), status(claim, ours)])
-    return out
+    for cid, claim in claims.items():
+        state = status(claim, pa_values.get(cid, ex_values.get(cid)))
+        out.append((ORDER.index(state), [claim["statement"].replace("|", "\\|"), fmt(claim.get("paper_value")),
+                                         fmt(ex_values.get(cid)), fmt(pa_values.get(cid)), BADGE[state]]))
+    return [row for _, row in sorted(out, key=lambda pair: pair[0])]
+
+
+def _load_all(folder: Path) -> dict[str, Any]:
+    if not Path(folder).is_dir():
+        return {}
+    return {p.name.removesuffix(".results.json"): load(p) for p in sorted(Path(folder).glob("*.results.json"))}
 
 
 def build(executed_dir: Path, paper_dir: Path) -> str:
-    """The report's Markdown table (included by ``book/reproduction.md``)."""
-    executed = {p.name.removesuffix(".results.json"): load(p)
-                for p in sorted(Path(executed_dir).glob("*.results.json"))}
-    paper = {p.name.removesuffix(".results.json"): load(p)
-             for p in sorted(Path(paper_dir).glob("*.results.json"))} if Path(paper_dir).is_dir() else {}
+    """The report's Markdown (included by ``book/reproduction.md``): a summary, then one section per chapter
+    with the label ``report-NN`` (chapters link to it), its table with a status badge per row."""
+    executed, paper = _load_all(executed_dir), _load_all(paper_dir)
     profiles = sorted({doc["profile"] for doc in executed.values()})
-    table = rows(executed, paper)
-    head = ["chapter", "claim", "seed's figure", f"ours ({'/'.join(profiles) or 'not executed'})",
-            "ours (paper)", "status"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in table]
-    counts = {s: sum(r[-1] == s for r in table) for s in dict.fromkeys(r[-1] for r in table)}
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no results files found"
-    return (f"{len(table)} claims from {len(executed)} executed chapter(s) "
-            f"and {len(paper)} paper-profile result file(s): {summary}.\n\n" + "\n".join(lines) + "\n")
+    head = ["claim", "source's figure", f"ours ({'/'.join(profiles) or 'not executed'})", "ours (paper)", "status"]
+    sections, every = [], []
+    for stem in sorted(set(executed) | set(paper)):
+        ex, pa = executed.get(stem), paper.get(stem)
+        doc = ex or pa
+        table = chapter_rows(ex, pa)
+        every += table
+        sections += [f"(report-{doc['chapter']})=", f"## {doc['chapter']} · {doc.get('title') or stem}", "",
+                     _summary(table), "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        sections += ["| " + " | ".join(r) + " |" for r in table] + [""]
+    return (f"{len(every)} claims from {len(executed)} executed chapter(s) and {len(paper)} paper-profile "
+            f"result file(s): {_summary(every) or 'no results files found'}.\n\n" + "\n".join(sections))
+
+
+def _summary(table: list[list[str]]) -> str:
+    counts = {badge: sum(r[-1] == badge for r in table) for badge in BADGE.values()}
+    return ", ".join(f"{n} {badge}" for badge, n in counts.items() if n)
