@@ -23,4 +23,23 @@ def start(namespace: MutableMapping[str, Any], source: str = "") -> Recorder:
     for name, value in values.items():
         glue(PARAMETER_PREFIX + name, value)
     plots.use()
+    _show(values_table(values))
     return Recorder(parameters=values, source=source)
+
+
+def values_table(values: dict[str, Any]) -> str:
+    """The resolved parameters as a small Markdown table, the profile named."""
+    rows = [f"| `{name}` | `{value!r}` |" for name, value in values.items() if name != "profile"]
+    return "\n".join([f"**Values used in this run** (profile `{values['profile']}`; `lmdist params` lists "
+                      "every profile and what each parameter allows)", "", "| parameter | value |", "|---|---|", *rows])
+
+
+def _show(markdown: str) -> None:
+    """Display Markdown when running in a kernel (a plain script shows nothing)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(Markdown(markdown))

@@ -80,6 +80,8 @@ def _set_threads(threads: int) -> None:
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The executed notebook is read, not watched: no download or weight-loading bars in its outputs.
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 
 
 def fingerprint(nb: Any, values: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -128,15 +128,15 @@ class Recorder:
     def failed(self) -> list[Claim]:
         return [c for c in self.claims if c.holds is False]
 
-    def table(self) -> "Any":
-        """The claims as a pandas DataFrame: claim, value, status (checked claims show their condition)."""
-        import pandas as pd
+    def table(self) -> Any:
+        """Every claim as one row of a Markdown table — claim, value, status — complete (never cut in the
+        middle like a long DataFrame), for the folded table at the end of a chapter."""
+        from IPython.display import Markdown
 
-        status = {True: "holds", False: "FAILS", None: "reported"}
-        return pd.DataFrame({"claim": [c.statement for c in self.claims],
-                             "value": [_show(from_json(c.value)) for c in self.claims],
-                             "status": [status[c.holds] for c in self.claims]},
-                            index=pd.Index([c.id for c in self.claims], name="id"))
+        status = {True: "✔ holds", False: "❌ FAILS", None: "· reported"}
+        rows = [f"| {c.statement.replace('|', '∣')} | {_show(from_json(c.value)).replace('|', '∣')} | {status[c.holds]} |"
+                for c in self.claims]
+        return Markdown("\n".join(["| claim | value | status |", "|---|---|---|", *rows]))
 
     def write(self, path: str | Path | None) -> dict[str, Any]:
         """Write the results file (if ``path``) and return its content. The chapter number is the
@@ -151,7 +151,7 @@ class Recorder:
             "claims": [{**asdict(c), "source": c.source or source} for c in self.claims],
             "run": {
                 "seconds": round(time.time() - self.started, 3),
-                "started": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
+                "started": datetime.fromtimestamp(self.started, UTC).isoformat(),
                 "versions": versions(),
             },
         }
@@ -179,7 +179,8 @@ def _show(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:.3g}"
     if isinstance(x, (tuple, list)):
-        return "[" + ", ".join(_show(v) for v in x) + "]"
+        shown = ", ".join(_show(v) for v in x[:6])
+        return f"[{shown}, … ({len(x)} values)]" if len(x) > 6 else f"[{shown}]"
     return str(x)
 
 
