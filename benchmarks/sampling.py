@@ -23,16 +23,17 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout too
 
-from lmdist.exact import adaptors as A  # noqa: E402
-from lmdist.lm import sampling as S  # noqa: E402
-from lmdist.lm.models import resolve_device  # noqa: E402
+from lmdist.exact import adaptors as A
+from lmdist.lm import sampling as S
+from lmdist.lm.models import resolve_device
 
 
 def stub_tokenizer(vocab_size: int) -> Any:
@@ -199,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model: {type(model).__name__}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters, "
           f"{wbytes / 1e9:.2f} GB of weights, dtype {next(model.parameters()).dtype}, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", {args.threads} threads"))
-    print(f"ours: {'static KV cache' + (', CUDA graphs' if device.type == 'cuda' else '') if args.static_cache else 'dynamic KV cache'}")
+    cache = "static KV cache" + (", CUDA graphs" if device.type == "cuda" else "")
+    print(f"ours: {cache if args.static_cache else 'dynamic KV cache'}")
     print(f"adaptor: {adaptor.spec()}; {args.n_strings} strings x {args.max_new_tokens} new tokens, "
           f"prompts of ~{len(tok(prompts[0])['input_ids'])} tokens, EOS off; median of {args.repeats}")
 
@@ -213,17 +215,20 @@ def main(argv: list[str] | None = None) -> None:
     for bs in sizes:
         t_ours, t_plain = [], []
         for _ in range(args.repeats):  # alternate, so that a busy machine slows both alike
-            t_ours.append(timed(lambda: ours(model, tok, prompts, adaptor, args.max_new_tokens, bs, device,
-                                             args.static_cache), device))
-            t_plain.append(timed(lambda: plain(model, tok, prompts, adaptor, args.max_new_tokens, bs, device),
+            # bs=bs binds this iteration's batch size into the closure
+            t_ours.append(timed(lambda bs=bs: ours(model, tok, prompts, adaptor, args.max_new_tokens, bs, device,
+                                                   args.static_cache), device))
+            t_plain.append(timed(lambda bs=bs: plain(model, tok, prompts, adaptor, args.max_new_tokens, bs, device),
                                  device))
         a, b = statistics.median(t_ours), statistics.median(t_plain)
         line = f"{bs:>5} {n_tokens / a:>11.1f} {n_tokens / b:>12.1f} {b / a:>6.2f}"
         if device.type == "cuda":
             steps = -(-args.n_strings // bs) * args.max_new_tokens  # decode steps (one per token per batch)
-            line += f" {wbytes * steps / a / args.peak_bandwidth:>14.1%} {wbytes * steps / b / args.peak_bandwidth:>15.1%}"
+            roof_ours, roof_plain = (wbytes * steps / t / args.peak_bandwidth for t in (a, b))
+            line += f" {roof_ours:>14.1%} {roof_plain:>15.1%}"
         print(line, flush=True)
-        print(f"      (ours {', '.join(f'{t:.2f}' for t in t_ours)} s; plain {', '.join(f'{t:.2f}' for t in t_plain)} s)")
+        print(f"      (ours {', '.join(f'{t:.2f}' for t in t_ours)} s; "
+              f"plain {', '.join(f'{t:.2f}' for t in t_plain)} s)")
 
 
 if __name__ == "__main__":

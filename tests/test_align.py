@@ -4,9 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from lmdist.exact import align, infotheory as it, strings
+from lmdist.exact import align, strings
+from lmdist.exact import infotheory as it
 
 FAST = settings(max_examples=40, deadline=None)
 

@@ -5,9 +5,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lmdist.exact import bestofn as bon, infotheory as it
+from lmdist.exact import bestofn as bon
+from lmdist.exact import infotheory as it
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lmdist.exact import adaptors as ad
-from lmdist.exact import align, decoding as dc, mixture, strings
+from lmdist.exact import align, mixture, strings
+from lmdist.exact import decoding as dc
 from lmdist.exact import infotheory as it
 
 logits = st.integers(2, 12).flatmap(

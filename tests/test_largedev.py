@@ -4,10 +4,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binom
 
-from lmdist.exact import align, infotheory as it, largedev as ld, tilting
+from lmdist.exact import align, tilting
+from lmdist.exact import infotheory as it
+from lmdist.exact import largedev as ld
 
 FAST = settings(max_examples=40, deadline=None)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmdist.exact import align, instances, mixture
+from lmdist.exact import align, mixture
 
 
 def _instance(seed: int) -> mixture.Instance:

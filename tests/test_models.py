@@ -5,7 +5,8 @@ import math
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models as tk_models, pre_tokenizers
+from tokenizers import Tokenizer, pre_tokenizers
+from tokenizers import models as tk_models
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from lmdist.lm import models

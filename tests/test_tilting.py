@@ -4,10 +4,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import logsumexp
 
-from lmdist.exact import infotheory as it, instances, tilting
+from lmdist.exact import infotheory as it
+from lmdist.exact import instances, tilting
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -134,8 +134,8 @@ class Recorder:
         from IPython.display import Markdown
 
         status = {True: "✔ holds", False: "❌ FAILS", None: "· reported"}
-        rows = [f"| {c.statement.replace('|', '∣')} | {_show(from_json(c.value)).replace('|', '∣')} | {status[c.holds]} |"
-                for c in self.claims]
+        rows = [f"| {c.statement.replace('|', '∣')} | {_show(from_json(c.value)).replace('|', '∣')} "
+                f"| {status[c.holds]} |" for c in self.claims]
         return Markdown("\n".join(["| claim | value | status |", "|---|---|---|", *rows]))
 
     def write(self, path: str | Path | None) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def kl_range(logp: np.ndarray, r: np.ndarray) -> tuple[np.float64, np.float64]:
     if lp.ndim != 1:
         raise ValueError("kl_range takes one distribution (a 1-D logp)")
     r = tilting.reward_array(r, lp.shape)
-    return it.kl(gibbs(lp, r, math.inf), lp), it.kl(gibbs(lp, r, 0.0), lp)
+    return np.float64(it.kl(gibbs(lp, r, math.inf), lp)), np.float64(it.kl(gibbs(lp, r, 0.0), lp))
 
 
 def beta_for_kl(logp: np.ndarray, r: np.ndarray, delta: float, slack: str = "raise",

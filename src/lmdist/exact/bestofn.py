@@ -168,7 +168,8 @@ def kl_to_prior(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_
     return np.float64(it.kl(log_bon_levels(lv.logp, n, log_n=log_n), lv.logp))
 
 
-def renyi_inf_bound(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n: float | None = None) -> np.float64:
+def renyi_inf_bound(logp: np.ndarray, r: np.ndarray, n: float | None = None, *,
+                    log_n: float | None = None) -> np.float64:
     """D_inf(BoN || p) = log max_y P(BoN = y)/p(y) = log((1 - (1 - p_top)^N) / p_top), p_top = p(top level).
 
     The ratio pi_j/p_j = (F_j^N - F_{j-1}^N)/(F_j - F_{j-1}) increases with j, so the top level attains
@@ -185,7 +186,8 @@ def renyi_inf_bound(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, 
     return np.float64(_log1mexp(np.array(n_log))) - lt
 
 
-def expected_reward(logp: np.ndarray, r: np.ndarray, n: float | None = None, *, log_n: float | None = None) -> np.float64:
+def expected_reward(logp: np.ndarray, r: np.ndarray, n: float | None = None, *,
+                    log_n: float | None = None) -> np.float64:
     """E[r(BoN)] = sum_j pi_j v_j."""
     lv = levels(logp, r)
     return np.float64(np.exp(log_bon_levels(lv.logp, n, log_n=log_n)) @ lv.values)
@@ -275,5 +277,5 @@ def snis(rewards: np.ndarray, beta: float) -> SNIS:
     w = np.exp(logw)
     reward = np.float64(w @ x)
     # KL estimate = sum_i w_i log(K w_i) = KL(w || uniform on the K samples); computed by infotheory.kl.
-    kl = it.kl(logw, np.full(len(x), -math.log(len(x))))
+    kl = np.float64(it.kl(logw, np.full(len(x), -math.log(len(x)))))
     return SNIS(reward=reward, kl=kl, log_z=log_z, ess=np.float64(1.0 / np.sum(w * w)))

@@ -32,17 +32,16 @@ is the per-step optimum that ignores the future. numpy and scipy only; divergenc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from lmdist.exact import adaptors as ad
-from lmdist.exact import checks
+from lmdist.exact import checks, strings
 from lmdist.exact import infotheory as it
-from lmdist.exact import strings
 from lmdist.exact.strings import StringSpace
 
 # --------------------------------------------------------------------------- helpers
@@ -280,17 +279,18 @@ class Algorithm:
 
 ALGORITHMS = {
     "temperature": Algorithm(
-        "temperature", "T", lambda r, k: checks.array(r["p"], "p"), lambda r, k: k,
+        "temperature", "T", lambda r, k: checks.array(r["p"], "p"), lambda r, k: np.float64(k),
         lambda r, k: temperature_policy(r["p"], k), lambda pi, r, k: temperature_value(pi, r["p"], k)),
     "greedy": Algorithm(
-        "greedy", "-", lambda r, k: checks.array(r["p"], "p"), lambda r, k: 0.0,
+        "greedy", "-", lambda r, k: checks.array(r["p"], "p"), lambda r, k: np.float64(0.0),
         lambda r, k: greedy_policy(r["p"]), lambda pi, r, k: greedy_value(pi, r["p"])),
     "classifier guidance": Algorithm(
-        "classifier guidance", "λ", lambda r, k: _guided_score(r["p"], r["log_class"], k), lambda r, k: 1.0,
+        "classifier guidance", "λ", lambda r, k: _guided_score(r["p"], r["log_class"], k),
+        lambda r, k: np.float64(1.0),
         lambda r, k: classifier_guidance_policy(r["p"], r["log_class"], k),
         lambda pi, r, k: classifier_guidance_value(pi, r["p"], r["log_class"], k)),
     "classifier-free guidance": Algorithm(
-        "classifier-free guidance", "w", lambda r, k: _cfg_score(r["p"], r["p_u"], k), lambda r, k: 1.0,
+        "classifier-free guidance", "w", lambda r, k: _cfg_score(r["p"], r["p_u"], k), lambda r, k: np.float64(1.0),
         lambda r, k: cfg_policy(r["p"], r["p_u"], k), lambda pi, r, k: cfg_value(pi, r["p"], r["p_u"], k)),
     "KL-guided temperature": Algorithm(
         "KL-guided temperature", "T0", lambda r, k: checks.array(r["p"], "p"),
@@ -324,7 +324,8 @@ def maximise_on_simplex(score: np.ndarray, tau: float, starts: int = 2,
             h = -np.sum(np.where(x > 0, x * logx, 0.0))
         return -(x @ sl + tau * h), -(sl - tau * (logx + 1.0))
 
-    best_x, best_v = None, -np.inf
+    best_x = None
+    best_v: np.float64 | np.ndarray = np.float64(-np.inf)
     x0s = [np.full(k, 1.0 / k)] + [rng.dirichlet(np.ones(k)) for _ in range(max(starts - 1, 0))]
     for x0 in x0s:
         res = minimize(neg, x0, jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * k,

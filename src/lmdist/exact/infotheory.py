@@ -51,8 +51,9 @@ def kl(logp: np.ndarray, logq: np.ndarray) -> np.float64 | np.ndarray:
     """KL(p||q) = sum_y p(y) log(p(y)/q(y)); +inf when q(y) = 0 < p(y) for some y.
 
     Computed as sum_y [p log(p/q) - p + q] = sum_{p>0} p (d + expm1(-d)) + sum_{p=0} q with
-    d = log p - log q (written as q (d e^d - expm1(d)) where d < 0, so nothing overflows): equal to KL for normalized p and q, and every term is >= 0, so rounding
-    never makes the result negative and KL(p||p) is exactly 0.
+    d = log p - log q (written as q (d e^d - expm1(d)) where d < 0, so nothing overflows): equal to KL for
+    normalized p and q, and every term is >= 0, so rounding never makes the result negative and KL(p||p) is
+    exactly 0.
     """
     lp, lq = checks.logprob_pair(logp, logq)
     on = lp > -np.inf

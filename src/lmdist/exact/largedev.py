@@ -22,6 +22,7 @@ r(y) = sum_i r(y_i), given by a per-token distribution ``logp`` (over V tokens) 
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 from scipy.optimize import brentq
@@ -66,7 +67,7 @@ def legendre_lambda(logp: np.ndarray, r: np.ndarray, x: float) -> float:
 def _lambda_roots(lp: np.ndarray, r: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Vectorised root of Lambda'(lam) = x for every x in (min r, max r): bisection on a bracket doubled
     until it holds every root, 200 halvings (to the float resolution of lam)."""
-    def mean(lam):
+    def mean(lam: np.ndarray) -> np.ndarray:
         w = lp[None, :] + lam[:, None] * r[None, :]
         w = np.exp(w - w.max(1, keepdims=True))
         return (w @ r) / w.sum(1)
@@ -92,7 +93,13 @@ def _lambda_roots(lp: np.ndarray, r: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return 0.5 * (lo + hi)
 
 
-def rate_function(logp: np.ndarray, r: np.ndarray, x: float | np.ndarray) -> float | np.ndarray:
+@overload
+def rate_function(logp: np.ndarray, r: np.ndarray, x: float) -> np.float64: ...
+@overload
+def rate_function(logp: np.ndarray, r: np.ndarray, x: np.ndarray) -> np.ndarray: ...
+
+
+def rate_function(logp: np.ndarray, r: np.ndarray, x: float | np.ndarray) -> np.float64 | np.ndarray:
     """I(x) = sup_lam (lam x - Lambda(lam)), numerically (elementwise in ``x``).
 
     Computed as lam* x - Lambda(lam*) at the root lam* of Lambda'(lam) = x (vectorised bisection; the sup
@@ -113,10 +120,10 @@ def rate_function(logp: np.ndarray, r: np.ndarray, x: float | np.ndarray) -> flo
         lam = _lambda_roots(lp, r, xs[inner])
         lam_cgf = tilting.cgf(lp, r, lam)
         out[inner] = np.maximum(lam * xs[inner] - lam_cgf, 0.0)
-    return float(out[0]) if np.ndim(x) == 0 else out
+    return checks.as_result(out[0] if np.ndim(x) == 0 else out)
 
 
-def binary_rate_function(p1: float, r0: float, r1: float, x: float | np.ndarray) -> float | np.ndarray:
+def binary_rate_function(p1: float, r0: float, r1: float, x: float | np.ndarray) -> np.float64 | np.ndarray:
     """Closed form for two tokens with rewards r0 < r1 and P(token 1) = p1:
 
         I(x) = theta log(theta/p1) + (1 - theta) log((1 - theta)/(1 - p1)),   theta = (x - r0)/(r1 - r0),

@@ -20,6 +20,7 @@ p_ref; S = supp p_ref; u = the uniform distribution on S.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 from scipy.special import logsumexp
 
@@ -187,7 +188,7 @@ def tpm_gap(mix: Mixture, r: np.ndarray, beta: float) -> np.float64:
     ea, eu = log_tilted_expectations(mix, r, beta)
     log_z = align.log_partition(mix.log_p_ref, r, beta)
     if mix.alpha in (0.0, 1.0):
-        return 0.0
+        return np.float64(0.0)
     return np.float64(mix.alpha * (1 - mix.alpha) * (np.exp(ea - log_z) - np.exp(eu - log_z)))
 
 
@@ -364,7 +365,8 @@ def analyse(mix: Mixture, r: np.ndarray, beta: float) -> dict:
     sign_wa, sign_wu = int(np.sign(ea - log_mean)), int(np.sign(eu - log_mean))
     ratio = lp[s] - ref[s]
     fin = np.isfinite(ratio)
-    ratio_error = (max(abs(ratio[fin].min() - (sc[finite].min() - log_z)), abs(ratio[fin].max() - (sc[finite].max() - log_z)))
+    ratio_error = (max(abs(ratio[fin].min() - (sc[finite].min() - log_z)),
+                       abs(ratio[fin].max() - (sc[finite].max() - log_z)))
                    / (1 + np.float64(np.max(np.abs(sc[finite]), initial=0.0)))) if fin.any() else 0.0
     return dict(
         log_p_theta=lp, lemma1_error=np.float64(np.max(np.abs(np.exp(lp) - np.exp(lemma)))),
@@ -424,7 +426,7 @@ def random_instance(rng: np.random.Generator, n: int | None = None, n_max: int =
     log_pa = instances.random_logdist(rng, n, concentration=10 ** rng.uniform(-1.5, 1), hole_prob=holes, support=ma)
     log_pu = instances.random_logdist(rng, n, concentration=10 ** rng.uniform(-1.5, 1), hole_prob=holes, support=mu)
     alpha = np.float64(rng.uniform(0, 1) if rng.random() < 0.5 else 1 / (1 + np.exp(-rng.normal(0, 3))))
-    alpha = min(max(alpha, 1e-6), 1 - 1e-6)  # Theorem 2 is about 0 < α < 1; the edges are shown apart
+    alpha = np.float64(min(max(alpha, 1e-6), 1 - 1e-6))  # Theorem 2 is about 0 < α < 1; the edges are shown apart
     n_zero = int(rng.integers(1, 4)) if zero_strings and rng.random() < 1 / 3 else 0
     if n_zero:
         log_pa = np.concatenate([log_pa, np.full(n_zero, -np.inf)])

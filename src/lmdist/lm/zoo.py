@@ -252,7 +252,8 @@ Training: {steps} steps of AdamW (batch {batch} × {block} tokens, peak learning
 {train_seconds:.0f} s on {device_name(dev)}.
 
 Validation perplexity e^H = **{math.exp(h):.1f}** (H = {h:.3f} nats per token, over the first
-{VALID_BLOCKS} non-overlapping {block}-token windows of the concatenated validation split). A toy model for a book that runs on a
+{VALID_BLOCKS} non-overlapping {block}-token windows of the concatenated validation split). A toy model for \
+a book that runs on a
 laptop: fluent-looking IMDB-style text, not a good language model.
 
 Reproduce: `{card['command']}` (weights in float32 safetensors).{budget_note}
