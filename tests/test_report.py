@@ -50,3 +50,19 @@ def test_report_has_a_section_per_chapter_with_source_comparisons_first(tmp_path
     assert [r.split(" | ")[-1] for r in rows] == ["✅ reproduced |", "✔ holds |", "· reported |"]
     assert "claim x \\| with a bar" in text
     assert text.startswith("6 claims from 2 executed chapter(s)")
+
+
+def test_status_page_counts_checks_and_flags_failures(tmp_path):
+    from lmdist.book import results
+
+    rec = results.Recorder(parameters={"profile": "default"})
+    rec.check("a", "holds", 1.0, at_most=2.0)
+    rec.check("b", "fails", 3.0, at_most=2.0)
+    rec.figure("c", "a figure", 0.5)
+    doc = rec.write(tmp_path / "03-x.results.json")
+    results.save(tmp_path / "03-x.results.json", {**doc, "title": "Third"})
+    page = report.status_page(tmp_path, tmp_path / "absent")
+    row = next(line for line in page.splitlines() if "Third" in line)
+    assert "<report-03>" in row and "| default |" in row and "| 1/2 ❌ | 1 |" in row
+    assert "numpy" in page
+    assert "No results files" in report.status_page(tmp_path / "none", tmp_path / "absent")

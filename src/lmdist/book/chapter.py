@@ -9,11 +9,13 @@ figure style, and returns the chapter's :class:`~lmdist.book.results.Recorder`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 from lmdist.book import params, plots
-from lmdist.book.results import PARAMETER_PREFIX, Recorder, glue
+from lmdist.book.results import PARAMETER_PREFIX, Recorder, duration, glue
 
 
 def start(namespace: MutableMapping[str, Any], source: str = "") -> Recorder:
@@ -23,8 +25,21 @@ def start(namespace: MutableMapping[str, Any], source: str = "") -> Recorder:
     for name, value in values.items():
         glue(PARAMETER_PREFIX + name, value)
     plots.use()
+    glue("paper-run-time", paper_run_time(namespace.get("results_path")))
     _show(values_table(values))
     return Recorder(parameters=values, source=source)
+
+
+def paper_run_time(results_path: str | None) -> str:
+    """How long the committed paper-profile run of this chapter took (``results/paper/``, found from the
+    chapter's folder, where `lmdist run` starts its kernel), or a sentence saying there is none."""
+    if not results_path:
+        return "not known (the chapter was not started by lmdist run)"
+    stem = Path(results_path).name.removesuffix(".results.json")
+    committed = Path.cwd().parent / "results" / "paper" / f"{stem}.results.json"
+    if not committed.is_file():
+        return "not run (no committed paper-profile results)"
+    return duration(json.loads(committed.read_text())["run"]["seconds"])
 
 
 def values_table(values: dict[str, Any]) -> str:

@@ -163,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"lmdist params: {err}") from None
         return 0
     if args.command == "report":
-        text = report.build(args.executed, args.paper)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"lmdist report: wrote {args.out}", file=sys.stderr)
+        args.out.write_text(report.build(args.executed, args.paper))
+        status = args.out.with_name("status-table.md")
+        status.write_text(report.status_page(args.executed, args.paper))
+        print(f"lmdist report: wrote {args.out} and {status}", file=sys.stderr)
         return 0
     if args.action == "path":
         print(cache.root())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib as mpl
 import seaborn as sns
 
@@ -23,3 +25,25 @@ def use() -> None:
         "axes.spines.right": False,
         "legend.frameon": False,
     })
+
+
+def publish(name: str, fig: Any) -> None:
+    """Make ``fig`` a numbered figure of the chapter: glue it under ``name`` and close it (so the cell
+    shows nothing). The chapter's markdown places it, with its number, caption and alt text::
+
+        ```{glue:figure} fig-gibbs-frontier
+        :name: fig-gibbs-frontier
+        :alt: what the figure shows, for a reader who cannot see it
+
+        Caption: what to see.
+        ```
+
+    and cites it as ``{numref}`fig-gibbs-frontier``` (Figure 1.2)."""
+    import matplotlib.pyplot as plt
+
+    from lmdist.book.results import glue
+
+    if not name.startswith("fig-"):
+        raise ValueError(f"name must start with 'fig-' (figure labels are fig-<what>), got {name!r}")
+    glue(name, fig)
+    plt.close(fig)

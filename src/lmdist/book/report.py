@@ -109,3 +109,27 @@ def build(executed_dir: Path, paper_dir: Path) -> str:
 def _summary(table: list[list[str]]) -> str:
     counts = {badge: sum(r[-1] == badge for r in table) for badge in BADGE.values()}
     return ", ".join(f"{n} {badge}" for badge, n in counts.items() if n)
+
+
+def status_page(executed_dir: Path, paper_dir: Path) -> str:
+    """The execution-status table (as QuantEcon's): one row per results file — chapter, profile, when,
+    runtime, checked claims holding, reported figures — then the library versions of the runs."""
+    head = ["chapter", "profile", "run (UTC)", "runtime", "checks holding", "figures reported"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    versions: dict[str, set[str]] = {}
+    for label, folder in (("executed", executed_dir), ("paper", paper_dir)):
+        for stem, doc in _load_all(folder).items():
+            checked = [c for c in doc["claims"] if c["holds"] is not None]
+            held = sum(bool(c["holds"]) for c in checked)
+            run = doc["run"]
+            lines.append(f"| {{ref}}`{doc['chapter']} · {doc.get('title') or stem} <report-{doc['chapter']}>` | "
+                         f"{doc['profile']}{' (committed)' if label == 'paper' else ''} | "
+                         f"{run['started'][:16].replace('T', ' ')} | {run['seconds']:.0f} s | "
+                         f"{held}/{len(checked)}{'' if held == len(checked) else ' ❌'} | "
+                         f"{len(doc['claims']) - len(checked)} |")
+            for lib, version in run.get("versions", {}).items():
+                versions.setdefault(lib, set()).add(version)
+    if len(lines) == 2:
+        return "No results files found: run `make book` (or `lmdist run`) first.\n"
+    libs = ", ".join(f"{lib} {' / '.join(sorted(v))}" for lib, v in versions.items())
+    return "\n".join(lines) + f"\n\nLibrary versions of these runs: {libs}.\n"

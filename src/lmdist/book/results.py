@@ -157,6 +157,7 @@ class Recorder:
         }
         if path:
             save(path, doc)
+        glue("run-time", duration(doc["run"]["seconds"]))
         return doc
 
 
@@ -196,7 +197,20 @@ def glue(name: str, value: Any) -> None:
     except ImportError:
         return
     if get_ipython() is not None:
-        myst_glue(name, value.item() if isinstance(value, np.generic) else value, display=False)
+        value = value.item() if isinstance(value, np.generic) else value
+        myst_glue(name, _Text(value) if isinstance(value, str) else value, display=False)
+
+
+class _Text(str):
+    """A string glued as itself: ``{glue:text}`` shows ``default``, not ``'default'``."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def duration(seconds: float) -> str:
+    """One way to phrase a runtime in every chapter: "42 s" below two minutes, else "3.5 min"."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def to_json(value: Any) -> Any:
