@@ -71,14 +71,12 @@ from IPython.display import display
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from lmdist.book import params, results, plots
-from lmdist.exact import strings, infotheory as it, align, instances
+from lmdist.book import chapter, plots
+from lmdist.exact import align, instances, strings
+from lmdist.exact import infotheory as it
 
-P = params.from_namespace(globals())
-rec = results.Recorder(chapter="01", title="KL-regularised alignment and its closed form", parameters=P,
-                       source="derived in chapter 01")
-plots.use()
-rng = np.random.default_rng(P["seed"])
+rec = chapter.start(globals())
+rng = np.random.default_rng(seed)
 SRC = "seed 001 §1.3"
 SRC_DPO = "Rafailov et al. 2023 (DPO)"
 SRC_REV = "seed 004 (RLHF as reverse KL)"
@@ -93,15 +91,14 @@ SRC_REV = "seed 004 (RLHF as reverse KL)"
 # a Gaussian number per string.
 
 # %%
-space = strings.StringSpace(P["alphabet_size"], P["max_len"])
-lm = strings.random_lm(space, rng, concentration=P["concentration"])
+space = strings.StringSpace(alphabet_size, max_len)
+lm = strings.random_lm(space, rng, concentration=concentration)
 logp = lm.logp
-r = strings.random_reward(space, rng, scale=P["reward_scale"])
-BETA = P["beta"]
+r = strings.random_reward(space, rng, scale=reward_scale)
 live = logp > -np.inf   # supp p
-rec.claim("space-size", "number of strings in the illustrated string space", space.size, None)
-rec.claim("p-normalised", "the reference model's probabilities sum to 1 (|log sum p| < 1e-12)",
-          abs(float(logsumexp(logp))), abs(float(logsumexp(logp))) < 1e-12)
+rec.figure("space-size", "number of strings in the illustrated string space", space.size)
+rec.check("p-normalised", "the reference model's probabilities sum to 1: |log sum p|",
+          abs(logsumexp(logp)), at_most=1e-12)
 top = np.argsort(-logp)[:6]
 pd.DataFrame({"string": [space.decode(i) for i in top], "p(y)": np.exp(logp[top]), "r(y)": r[top]})
 
@@ -155,17 +152,17 @@ pd.DataFrame({"string": [space.decode(i) for i in top], "p(y)": np.exp(logp[top]
 # (computed with the largest reward subtracted first, so nothing overflows for any $\beta$).
 
 # %%
-logq_star = align.gibbs(logp, r, BETA)
-log_z = align.log_partition(logp, r, BETA)
+logq_star = align.gibbs(logp, r, beta)
+log_z = align.log_partition(logp, r, beta)
 
 # %% [markdown]
 # The identity of {prf:ref}`thm-gibbs` at $q=q^*_\beta$: the objective equals $\beta\log Z_\beta$.
 
 # %%
-j_star = align.objective(logq_star, logp, r, BETA)
-rec.claim("j-star", "J_beta(q*) on the illustrated instance", j_star, None, source=SRC)
-rec.claim("j-star-equals-beta-log-z", "|J_beta(q*) - beta log Z| on the illustrated instance (< 1e-12 (1 + |J|))",
-          abs(j_star - BETA * log_z), abs(j_star - BETA * log_z) < 1e-12 * (1 + abs(j_star)), source=SRC)
+j_star = align.objective(logq_star, logp, r, beta)
+rec.figure("j-star", "J_beta(q*) on the illustrated instance", j_star, source=SRC)
+rec.check("j-star-equals-beta-log-z", "|J_beta(q*) - beta log Z| on the illustrated instance",
+          abs(j_star - beta * log_z), at_most=1e-12 * (1 + abs(j_star)), source=SRC)
 
 # %% [markdown]
 # On the illustrated instance $J_\beta(q^*)=${glue:text}`j-star:.4f` and it differs from
@@ -178,8 +175,9 @@ rec.claim("j-star-equals-beta-log-z", "|J_beta(q*) - beta log Z| on the illustra
 # independently with probability `instances.HOLE_PROB` $=0.1$), rewards of scale log-uniform over $[0.1, 10]$, and
 # $\beta$ log-uniform over eight orders of magnitude, $[10^{-4}, 10^{4}]$. For each we compare
 # $q^*_\beta$ with random distributions $q$ of three kinds: Dirichlet draws on the support of $p$,
-# Dirichlet draws on all of $\mathcal Y$ (which leave the support of $p$: $J=-\infty$), and small to
-# large perturbations of $q^*_\beta$ itself, where a wrong closed form would show first.
+# Dirichlet draws on all of $\mathcal Y$ (which almost always leave the support of $p$: $J=-\infty$) —
+# both with holes of their own, drawn by `instances.random_logdist` — and small to large perturbations
+# of $q^*_\beta$ itself, where a wrong closed form would show first.
 #
 # Floating-point tolerance: $\beta\log Z_\beta$ and $\beta\,\mathrm{KL}$ are computed with a relative
 # error of a few ulps of $\max(|r|, \beta|\log p|)$; we allow $10^{-10}$ times that (about $10^6$ ulps).
@@ -198,44 +196,40 @@ def tolerance(lp, rr, b):
 
 
 def random_qs(rng, lp, lq_star, n):
-    """n random log-distributions (rows): Dirichlet on supp p, Dirichlet on all strings, perturbations of q*."""
+    """n random log-distributions (rows), in turn: a sparse Dirichlet draw on supp p, one on all strings
+    (instances.random_logdist), and a perturbation of q* by 1e-6 to 1 nat."""
     live = lp > -np.inf
-    k = np.arange(n) % 3
-    conc = 10 ** rng.uniform(-1, 1, size=(n, 1))
-    w_supp = np.where(live, rng.gamma(conc, size=(n, len(lp))), 0.0)    # Dirichlet = normalised gammas
-    w_all = rng.gamma(conc, size=(n, len(lp)))
-    eps = 10 ** rng.uniform(-6, 0, size=(n, 1))                           # perturbations of 1e-6 to 1 nat
-    with np.errstate(divide="ignore"):
-        logw = np.where(k[:, None] == 0, np.log(w_supp), np.where(k[:, None] == 1, np.log(w_all), 0.0))
-    logw = np.where(k[:, None] == 2, np.where(live, lq_star + eps * rng.normal(size=(n, len(lp))), -np.inf), logw)
-    dead = np.isneginf(logw).all(1)   # every gamma underflowed (probability ~1e-30): use q* itself
-    logw[dead] = lq_star
-    return it.normalize(logw)
+    kind = np.arange(n) % 3
+    eps = 10 ** rng.uniform(-6, 0, size=(n, 1))
+    qs = it.normalize(np.where(live, lq_star + eps * rng.normal(size=(n, len(lp))), -np.inf))
+    for k in np.flatnonzero(kind < 2):
+        qs[k] = instances.random_logdist(rng, len(lp), concentration=10 ** rng.uniform(-1, 1),
+                                         support=live if kind[k] == 0 else None)
+    return qs
 
 
-n_checked = n_lost = 0
+# %%
+n_lost = 0
 identity_err = 0.0
-for _ in range(P["n_instances"]):
+for _ in range(n_instances):
     lp, rr, b = draw_instance(rng, space)
     lq_s = align.gibbs(lp, rr, b)
     best, lz, tol = align.objective(lq_s, lp, rr, b), align.log_partition(lp, rr, b), tolerance(lp, rr, b)
-    qs = random_qs(rng, lp, lq_s, P["n_random_q"])
+    qs = random_qs(rng, lp, lq_s, n_random_q)
     j = align.objective(qs, lp, rr, b)
     d = it.kl(qs, lq_s)
-    n_checked += len(qs)
     n_lost += int((j > best + tol).sum())
     fin = np.isfinite(d)   # J(q) = -beta KL(q||q*) + beta log Z; both sides -inf together
     err = np.abs(j[fin] - (-b * d[fin] + b * lz)) / (tol + 1e-12 * b * d[fin])
     identity_err = max(identity_err, err.max(initial=0.0), 0.0 if (j[~fin] == -np.inf).all() else np.inf)
 
-rec.claim("random-q-checked", "random (instance, q) pairs compared with the Gibbs solution", n_checked, None, source=SRC)
-rec.claim("random-q-gibbs-lost", "pairs where a random q had a larger objective than q* (beyond float tolerance)",
-          int(n_lost), n_lost == 0, source=SRC)
-rec.claim("identity-error", "max error of J(q) = -beta KL(q||q*) + beta log Z over all pairs, in units of the tolerance",
-          identity_err, identity_err <= 1.0, source=SRC)
+rec.check("random-q-gibbs-lost", "pairs where a random q had a larger objective than q* (beyond float tolerance)",
+          n_lost, equals=0, source=SRC)
+rec.check("identity-error", "max error of J(q) = -beta KL(q||q*) + beta log Z over all pairs, in units of the tolerance",
+          identity_err, at_most=1.0, source=SRC)
 
 # %% [markdown]
-# Over {glue:text}`random-q-checked` pairs of an instance and a random $q$, a random $q$ beat the
+# Over {glue:text}`param-n_instances` instances, each with {glue:text}`param-n_random_q` random $q$, a random $q$ beat the
 # Gibbs solution {glue:text}`random-q-gibbs-lost` times, and the identity
 # $J_\beta(q)=-\beta\mathrm{KL}(q\|q^*_\beta)+\beta\log Z_\beta$ held to
 # {glue:text}`identity-error:.2g` tolerance units at worst.
@@ -270,8 +264,9 @@ def maximise_numerically(lp, rr, b, maxiter=500):
     return out
 
 
+# %%
 rows = []
-for _ in range(P["n_optimised"]):
+for _ in range(n_optimised):
     lp, rr, b = draw_instance(rng, space)
     lq_s, lq_o = align.gibbs(lp, rr, b), maximise_numerically(lp, rr, b)
     js, jo = align.objective(lq_s, lp, rr, b), align.objective(lq_o, lp, rr, b)
@@ -279,12 +274,14 @@ for _ in range(P["n_optimised"]):
     rows.append(dict(beta=b, gap=js - jo, rel_gap=(js - jo) / (abs(js) + b), tv=it.tvd(lq_o, lq_s),
                      pinsker=math.sqrt(max(js - jo, 0.0) / (2 * b)) + 1e-7, tol=tol))
 opt = pd.DataFrame(rows)
-rec.claim("optimiser-beats-gibbs", "instances where L-BFGS-B found a larger objective than q* (beyond float tolerance)",
-          int((opt.gap < -opt.tol).sum()), bool((opt.gap >= -opt.tol).all()), source=SRC)
-rec.claim("optimiser-pinsker", "instances where TV(q_opt, q*) exceeds sqrt(gap / (2 beta)) (+1e-7 rounding)",
-          int((opt.tv > opt.pinsker).sum()), bool((opt.tv <= opt.pinsker).all()), source=SRC)
-rec.claim("optimiser-median-rel-gap", "median relative gap (J* - J_opt)/(|J*| + beta) of L-BFGS-B", float(opt.rel_gap.median()), None)
-rec.claim("optimiser-worst-rel-gap", "largest relative gap (J* - J_opt)/(|J*| + beta) of L-BFGS-B", float(opt.rel_gap.max()), None)
+
+# %%
+rec.check("optimiser-beats-gibbs", "instances where L-BFGS-B found a larger objective than q* (beyond float tolerance)",
+          int((opt.gap < -opt.tol).sum()), equals=0, source=SRC)
+rec.check("optimiser-pinsker", "instances where TV(q_opt, q*) exceeds sqrt(gap / (2 beta)) (+1e-7 rounding)",
+          int((opt.tv > opt.pinsker).sum()), equals=0, source=SRC)
+rec.figure("optimiser-median-rel-gap", "median relative gap (J* - J_opt)/(|J*| + beta) of L-BFGS-B", opt.rel_gap.median())
+rec.figure("optimiser-worst-rel-gap", "largest relative gap (J* - J_opt)/(|J*| + beta) of L-BFGS-B", opt.rel_gap.max())
 opt.sort_values("beta")[["beta", "gap", "rel_gap", "tv"]]
 
 # %% [markdown]
@@ -319,12 +316,12 @@ opt.sort_values("beta")[["beta", "gap", "rel_gap", "tv"]]
 
 # %%
 spread = float(np.ptp(r))
-betas = spread * np.logspace(-3, 3, P["n_betas"])
+betas = spread * np.logspace(-3, 3, n_betas)
 front_r, front_kl = align.frontier(logp, r, betas)
-rec.claim("frontier-kl-monotone", "frontier points where KL(q*_beta||p) increases with beta (beyond 1e-12)",
-          int((np.diff(front_kl) > 1e-12).sum()), bool((np.diff(front_kl) <= 1e-12).all()))
-rec.claim("frontier-reward-monotone", "frontier points where E_{q*_beta} r increases with beta (beyond 1e-12)",
-          int((np.diff(front_r) > 1e-12).sum()), bool((np.diff(front_r) <= 1e-12).all()))
+rec.check("frontier-kl-monotone", "frontier points where KL(q*_beta||p) increases with beta (beyond 1e-12)",
+          int((np.diff(front_kl) > 1e-12).sum()), equals=0)
+rec.check("frontier-reward-monotone", "frontier points where E_{q*_beta} r increases with beta (beyond 1e-12)",
+          int((np.diff(front_r) > 1e-12).sum()), equals=0)
 
 # %% [markdown]
 # The slope, by central differences in $\log\beta$ at the $\beta$ that spend a tenth to nine tenths of the
@@ -337,8 +334,8 @@ for frac in np.linspace(0.1, 0.9, 9):
     b0 = align.beta_for_kl(logp, r, kl_inf + frac * (kl_0 - kl_inf))
     (r1, r2), (k1, k2) = align.frontier(logp, r, [b0 * (1 - 1e-4), b0 * (1 + 1e-4)])
     slope_err = max(slope_err, abs((r2 - r1) / (k2 - k1) / b0 - 1))
-rec.claim("frontier-slope", "max relative error of dR/dK = beta by central differences (step 1e-4: error O(1e-8))",
-          slope_err, slope_err < 1e-5)
+rec.check("frontier-slope", "max relative error of dR/dK = beta by central differences (step 1e-4: error O(1e-8))",
+          slope_err, below=1e-5)
 
 # %% [markdown]
 # The relative error of $\mathrm dR/\mathrm dK=\beta$ is {glue:text}`frontier-slope:.2g`.
@@ -349,7 +346,7 @@ rec.claim("frontier-slope", "max relative error of dR/dK = beta by central diffe
 # $\mathbb E_q r\le\beta\log Z_\beta+\beta\,\mathrm{KL}(q\|p)$.
 
 # %%
-n_cloud = 3 * P["n_random_q"]
+n_cloud = 3 * n_random_q
 eps = 10 ** rng.uniform(-2, 1, size=(n_cloud, 1))
 cloud_q = it.normalize(np.where(live, logp + eps * rng.normal(size=(n_cloud, space.size)), -np.inf))
 cloud = pd.DataFrame({"kl": it.kl(cloud_q, logp), "reward": align.expected_reward(cloud_q, r)})
@@ -357,17 +354,19 @@ cloud = pd.DataFrame({"kl": it.kl(cloud_q, logp), "reward": align.expected_rewar
 tangent = np.array([b * align.log_partition(logp, r, b) for b in betas])[None, :] + betas[None, :] * cloud.kl.values[:, None]
 slack_t = tangent - cloud.reward.values[:, None]
 above = (slack_t < -1e-10 * (1 + np.abs(tangent))).any(1)
-rec.claim("frontier-random-above", "random q lying above a tangent line of the frontier (E_q r > beta log Z + beta KL, any grid beta)",
-          int(above.sum()), not above.any())
+rec.check("frontier-random-above", "random q lying above a tangent line of the frontier (E_q r > beta log Z + beta KL, any grid beta)",
+          int(above.sum()), equals=0)
+
+# %%
 
 fig, ax = plt.subplots()
 ax.scatter(cloud.kl, cloud.reward, s=6, color="0.7", label="random $q$ (perturbations of $p$)")
 ax.plot(front_kl, front_r, color=plots.ROLE["aligned"], lw=2, label=r"$q^*_\beta$, $\beta$ from $10^{3}$ to $10^{-3}$ × spread")
 ax.scatter([0], [align.expected_reward(logp, r)], color=plots.ROLE["prior"], zorder=3, label=r"$p$ ($\beta=\infty$)")
 ax.scatter([kl_0], [r[live].max()], color=plots.ROLE["other"], zorder=3, label=r"argmax limit ($\beta\to 0$)")
-lq_b = align.gibbs(logp, r, BETA)
+lq_b = align.gibbs(logp, r, beta)
 ax.scatter([it.kl(lq_b, logp)], [align.expected_reward(lq_b, r)], marker="*", s=120, color="k", zorder=4,
-           label=rf"$\beta={BETA:g}$")
+           label=rf"$\beta={beta:g}$")
 ax.set(xlabel=r"KL$(q\,\|\,p)$ (nats)", ylabel=r"$\mathbb{E}_q[r]$", title="The reward–KL frontier")
 ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
 plt.show()
@@ -406,18 +405,19 @@ for d in budgets:
         roundtrip = max(roundtrip, abs(got - d))
     table.append({"budget Δ": d, "β": b_d, "KL(q*‖p)": got, "E r": align.expected_reward(lq, r), "note": note})
 display(pd.DataFrame(table))
-rec.claim("budget-roundtrip", "max |KL(q*_beta(Delta)||p) - Delta| over the reachable budgets", roundtrip, roundtrip < 1e-9)
-rec.claim("budget-zero-is-beta-inf", "Delta = 0 gives beta = inf", align.beta_for_kl(logp, r, 0.0),
-          align.beta_for_kl(logp, r, 0.0) == math.inf)
-rec.claim("budget-max", "largest reachable budget -log p(argmax r)", kl_0,
-          abs(kl_0 + logsumexp(logp[live & (r == r[live].max())])) < 1e-12)
+rec.check("budget-roundtrip", "max |KL(q*_beta(Delta)||p) - Delta| over the reachable budgets", roundtrip, below=1e-9)
+# beta_for_kl returns inf for Delta = 0 by its definition: a figure, not a check
+rec.figure("budget-zero-is-beta-inf", "Delta = 0 gives beta = inf", align.beta_for_kl(logp, r, 0.0))
+log_p_argmax = logsumexp(logp[live & (r == r[live].max())])
+rec.check("budget-max", "largest reachable budget KL(q*_0||p), which is -log p(argmax r)", kl_0,
+          inside=(-log_p_argmax - 1e-12, -log_p_argmax + 1e-12))
 try:
     align.beta_for_kl(logp, r, 1.5 * kl_0)
     slack_raises = False
 except ValueError as err:
     slack_raises = "slack" in str(err)
-rec.claim("budget-slack-raises", "a budget above -log p(argmax r) raises an error that says the constraint is slack",
-          slack_raises, slack_raises)
+rec.figure("budget-slack-raises", "a budget above -log p(argmax r) raises an error that says the constraint is slack",
+           slack_raises)
 
 # %% [markdown]
 # The round trip $\Delta\mapsto\beta\mapsto\mathrm{KL}$ is exact to {glue:text}`budget-roundtrip:.2g` nats;
@@ -437,20 +437,19 @@ rec.claim("budget-slack-raises", "a budget above -log p(argmax r) raises an erro
 has_b = (space.tokens == 1).any(1) if space.alphabet_size > 1 else space.lengths >= 1
 r_hard = np.where(has_b, -np.inf, r)
 kl_inf_h, kl_0_h = align.kl_range(logp, r_hard)
-trunc = [((align.gibbs(logp, r_hard, b) > -np.inf) == (live & ~has_b)).all() for b in betas]
-rec.claim("hard-truncates", "betas (of the frontier grid) at which supp q* = supp p minus the forbidden strings",
-          int(np.sum(trunc)), all(trunc))
-rec.claim("hard-kl-floor", "KL floor -log p(R) of the hard constraint", kl_inf_h,
-          abs(kl_inf_h + logsumexp(logp[~has_b])) < 1e-12)
+log_p_allowed = logsumexp(logp[~has_b])
+rec.check("hard-kl-floor", "KL floor KL(q*_inf||p) of the hard constraint, which is -log p(R)", kl_inf_h,
+          inside=(-log_p_allowed - 1e-12, -log_p_allowed + 1e-12))
 try:
     align.beta_for_kl(logp, r_hard, kl_inf_h / 2)
     unreachable = False
 except ValueError as err:
     unreachable = "unreachable" in str(err)
-rec.claim("hard-below-floor-unreachable", "a budget below the floor raises 'unreachable'", unreachable, unreachable)
+rec.figure("hard-below-floor-unreachable", "a budget below the floor raises 'unreachable'", unreachable)
 
+# %%
 fig, ax = plt.subplots()
-bgrid = spread * np.logspace(-3, 3, P["n_betas"])
+bgrid = spread * np.logspace(-3, 3, n_betas)
 for rr_, lab, col in ((r, "finite reward", plots.ROLE["aligned"]), (r_hard, "reward $-\\infty$ on strings with b", plots.ROLE["other"])):
     _, kls_ = align.frontier(logp, rr_, bgrid)
     lo, hi = align.kl_range(logp, rr_)
@@ -477,17 +476,18 @@ plt.show()
 # read backwards: alignment can only reweight what $p$ already produces.
 
 # %%
-lm_holes = strings.random_lm(space, rng, concentration=P["concentration"], hole_prob=0.5)
+lm_holes = strings.random_lm(space, rng, concentration=concentration, hole_prob=0.5)
 lp_h = lm_holes.logp
 if np.isneginf(lp_h).any():
     r_h = r.copy()
     star = int(np.flatnonzero(np.isneginf(lp_h))[0])
     r_h[star] = r.max() + 10 * spread
     mass = max(float(np.exp(align.gibbs(lp_h, r_h, b)[star])) for b in betas)
-else:   # rare: no hole drawn; then the claim is vacuous and recorded as such
+else:   # rare: no hole drawn; then there is no such string
     mass = 0.0
-rec.claim("zero-p-mass", "largest mass q*_beta puts, over the beta grid, on a string with p = 0 and the largest reward",
-          mass, mass == 0.0)
+# gibbs keeps q* = 0 off supp p explicitly: a figure, not a check
+rec.figure("zero-p-mass", "largest mass q*_beta puts, over the beta grid, on a string with p = 0 and the largest reward",
+           mass)
 
 # %% [markdown]
 # The largest mass on that string over the whole $\beta$ grid: {glue:text}`zero-p-mass`.
@@ -510,11 +510,12 @@ tv0 = np.array([it.tvd(align.gibbs(logp, r, b), lq_0) for b in betas])
 bound0 = (1 - p_a) / p_a * np.exp(-gap_r / betas)
 tvinf = np.array([it.tvd(align.gibbs(logp, r, b), logp) for b in betas])
 boundinf = spread / (4 * betas)
-rec.claim("limit-zero-bound", "betas where TV(q*_beta, q*_0) exceeds (1-p(A))/p(A) e^{-gap/beta} (+1e-12)",
-          int((tv0 > bound0 + 1e-12).sum()), bool((tv0 <= bound0 + 1e-12).all()))
-rec.claim("limit-inf-bound", "betas where TV(q*_beta, p) exceeds (max r - min r)/(4 beta) (+1e-12)",
-          int((tvinf > boundinf + 1e-12).sum()), bool((tvinf <= boundinf + 1e-12).all()))
+rec.check("limit-zero-bound", "betas where TV(q*_beta, q*_0) exceeds (1-p(A))/p(A) e^{-gap/beta} (+1e-12)",
+          int((tv0 > bound0 + 1e-12).sum()), equals=0)
+rec.check("limit-inf-bound", "betas where TV(q*_beta, p) exceeds (max r - min r)/(4 beta) (+1e-12)",
+          int((tvinf > boundinf + 1e-12).sum()), equals=0)
 
+# %%
 fig, ax = plt.subplots()
 ax.plot(betas, tv0, color=plots.ROLE["other"], label=r"TV$(q^*_\beta, q^*_0)$")
 ax.plot(betas, np.minimum(bound0, 1), color=plots.ROLE["other"], ls="--", label=r"$\frac{1-p(A)}{p(A)}e^{-g/\beta}$")
@@ -538,19 +539,20 @@ plt.show()
 
 # %%
 try:
-    align.gibbs(logp, np.where(np.arange(space.size) == 0, np.inf, r), BETA)
+    align.gibbs(logp, np.where(np.arange(space.size) == 0, np.inf, r), beta)
     refused = False
 except ValueError as err:
     refused = True
     print("ValueError:", err)
 y0 = int(np.argmax(np.where(live, logp, -np.inf)))
-m_big = r.max() + 50 * BETA
-mass_y0 = float(np.exp(align.gibbs(logp, np.where(np.arange(space.size) == y0, m_big, r), BETA)[y0]))
-rec.claim("plus-inf-refused", "align.gibbs refuses a reward of +inf", refused, refused)
-p0 = float(np.exp(logp[y0]))
+m_big = r.max() + 50 * beta
+mass_y0 = np.exp(align.gibbs(logp, np.where(np.arange(space.size) == y0, m_big, r), beta)[y0])
+# gibbs rejects +inf explicitly: a figure, not a check
+rec.figure("plus-inf-refused", "align.gibbs refuses a reward of +inf", refused)
+p0 = np.exp(logp[y0])
 bound_y0 = 1 / (1 + (1 - p0) / p0 * np.exp(-50.0))   # since Z_rest <= (1 - p(y0)) e^{max r / beta}
-rec.claim("plus-big-mass", "q*_beta(y0) when r(y0) = max r + 50 beta, >= 1/(1 + (1-p(y0))/p(y0) e^-50)",
-          mass_y0, mass_y0 >= bound_y0 - 1e-15)
+rec.check("plus-big-mass", "q*_beta(y0) when r(y0) = max r + 50 beta, against 1/(1 + (1-p(y0))/p(y0) e^-50) (-1e-15 rounding)",
+          mass_y0, at_least=bound_y0 - 1e-15)
 
 # %% [markdown]
 # With $r(y_0)=\max r+50\beta$ the Gibbs distribution already puts {glue:text}`plus-big-mass:.6f` of its mass on $y_0$.
@@ -565,20 +567,21 @@ rec.claim("plus-big-mass", "q*_beta(y0) when r(y0) = max r + 50 beta, >= 1/(1 + 
 # rankings are unchanged), but a different shift for every prompt.
 
 # %%
-r_full = align.dpo_implicit_reward(logq_star, logp, BETA, log_z=log_z)
-r_hat = align.dpo_implicit_reward(logq_star, logp, BETA)
-tol_r = 1e-12 * (1 + np.abs(r).max() + BETA * abs(log_z)) * 100
-rec.claim("dpo-recovers-r", "max |beta log q*/p + beta log Z - r| on supp p", float(np.abs(r_full - r)[live].max()),
-          float(np.abs(r_full - r)[live].max()) < tol_r, source=SRC_DPO)
+r_full = align.dpo_implicit_reward(logq_star, logp, beta, log_z=log_z)
+r_hat = align.dpo_implicit_reward(logq_star, logp, beta)
+tol_r = 1e-12 * (1 + np.abs(r).max() + beta * abs(log_z)) * 100
+rec.check("dpo-recovers-r", "max |beta log q*/p + beta log Z - r| on supp p", np.abs(r_full - r)[live].max(),
+          below=tol_r, source=SRC_DPO)
 shift = (r - r_hat)[live]
-rec.claim("dpo-shift-constant", "spread (max - min) of r - r_hat over supp p: dropping log Z is one constant shift",
-          float(np.ptp(shift)), float(np.ptp(shift)) < tol_r, source=SRC_DPO)
-rec.claim("dpo-shift", "the shift r - r_hat = beta log Z", float(np.mean(shift)), abs(np.mean(shift) - BETA * log_z) < tol_r, source=SRC_DPO)
+rec.check("dpo-shift-constant", "spread (max - min) of r - r_hat over supp p: dropping log Z is one constant shift",
+          np.ptp(shift), below=tol_r, source=SRC_DPO)
+rec.check("dpo-shift", "the shift r - r_hat, which is beta log Z", np.mean(shift),
+          inside=(beta * log_z - tol_r, beta * log_z + tol_r), source=SRC_DPO)
 i, j = np.triu_indices(live.sum(), 1)
 bt_true = 1 / (1 + np.exp(-(r[live][i] - r[live][j])))
 bt_hat = 1 / (1 + np.exp(-(r_hat[live][i] - r_hat[live][j])))
-rec.claim("dpo-bt-unchanged", "max change of Bradley-Terry preference probabilities within the prompt",
-          float(np.abs(bt_true - bt_hat).max()), float(np.abs(bt_true - bt_hat).max()) < 1e-9, source=SRC_DPO)
+rec.check("dpo-bt-unchanged", "max change of Bradley-Terry preference probabilities within the prompt",
+          np.abs(bt_true - bt_hat).max(), below=1e-9, source=SRC_DPO)
 
 # %% [markdown]
 # Exactly: the recovered reward is off by {glue:text}`dpo-recovers-r:.2g`; dropping $\beta\log Z$ shifts
@@ -588,16 +591,16 @@ rec.claim("dpo-bt-unchanged", "max change of Bradley-Terry preference probabilit
 # $\hat r$ across the two mixes rewards with the difference of their shifts.
 
 # %%
-lp2 = strings.random_lm(space, rng, concentration=P["concentration"]).logp
-r2 = strings.random_reward(space, rng, scale=P["reward_scale"])
-lz2 = align.log_partition(lp2, r2, BETA)
-r_hat2 = align.dpo_implicit_reward(align.gibbs(lp2, r2, BETA), lp2, BETA)
+lp2 = strings.random_lm(space, rng, concentration=concentration).logp
+r2 = strings.random_reward(space, rng, scale=reward_scale)
+lz2 = align.log_partition(lp2, r2, beta)
+r_hat2 = align.dpo_implicit_reward(align.gibbs(lp2, r2, beta), lp2, beta)
 live2 = lp2 > -np.inf
 a_true, b_true = r[live][:, None], r2[live2][None, :]
 a_hat, b_hat = r_hat[live][:, None], r_hat2[live2][None, :]
-flips = float(np.mean((a_true > b_true) != (a_hat > b_hat)))
-rec.claim("dpo-cross-prompt-shift", "beta (log Z(x1) - log Z(x2)): the relative shift between two prompts", BETA * (log_z - lz2), None, source=SRC_DPO)
-rec.claim("dpo-cross-prompt-flips", "fraction of cross-prompt string pairs whose reward order r_hat reverses", flips, None, source=SRC_DPO)
+flips = np.mean((a_true > b_true) != (a_hat > b_hat))
+rec.figure("dpo-cross-prompt-shift", "beta (log Z(x1) - log Z(x2)): the relative shift between two prompts", beta * (log_z - lz2), source=SRC_DPO)
+rec.figure("dpo-cross-prompt-flips", "fraction of cross-prompt string pairs whose reward order r_hat reverses", flips, source=SRC_DPO)
 
 # %% [markdown]
 # The two prompts' shifts differ by {glue:text}`dpo-cross-prompt-shift:.3f`, and
@@ -637,18 +640,19 @@ def fit(direction, starts):
     return memoryless(best.x), best.x
 
 
+# %%
 starts = [np.zeros(V + 1)] + [rng.normal(size=V + 1) for _ in range(3)]
 lq_fwd, eta_fwd = fit("forward", starts)
 lq_rev, _ = fit("reverse", starts + [eta_fwd])   # the forward fit is one of its starts
-j_rev, j_fwd = align.objective(lq_rev, logp, r, BETA), align.objective(lq_fwd, logp, r, BETA)
-rec.claim("rev-kl-identity", "|J(q_rev) - (beta log Z - beta KL(q_rev||pi*))|",
-          abs(j_rev - (BETA * log_z - BETA * it.kl(lq_rev, logq_star))),
-          abs(j_rev - (BETA * log_z - BETA * it.kl(lq_rev, logq_star))) < 1e-9 * (1 + abs(j_rev)), source="seed 004")
-rec.claim("rev-beats-fwd-on-rlhf", "J_beta(reverse-KL fit) - J_beta(forward-KL fit) >= 0 (the RLHF objective prefers the reverse fit)",
-          j_rev - j_fwd, j_rev - j_fwd >= -1e-12 * (1 + abs(j_rev)), source="seed 004")
-rec.claim("rev-fwd-tv", "TV distance between the reverse-KL and forward-KL memoryless fits", it.tvd(lq_rev, lq_fwd), None, source=SRC_REV)
-rec.claim("rev-fwd-entropy", "H(forward fit) - H(reverse fit), nats", it.entropy(lq_fwd) - it.entropy(lq_rev), None, source=SRC_REV)
+j_rev, j_fwd = align.objective(lq_rev, logp, r, beta), align.objective(lq_fwd, logp, r, beta)
+rec.check("rev-kl-identity", "|J(q_rev) - (beta log Z - beta KL(q_rev||pi*))|",
+          abs(j_rev - (beta * log_z - beta * it.kl(lq_rev, logq_star))), below=1e-9 * (1 + abs(j_rev)), source="seed 004")
+rec.check("rev-beats-fwd-on-rlhf", "J_beta(reverse-KL fit) - J_beta(forward-KL fit): the RLHF objective prefers the reverse fit (-1e-12 (1 + |J|) rounding)",
+          j_rev - j_fwd, at_least=-1e-12 * (1 + abs(j_rev)), source="seed 004")
+rec.figure("rev-fwd-tv", "TV distance between the reverse-KL and forward-KL memoryless fits", it.tvd(lq_rev, lq_fwd), source=SRC_REV)
+rec.figure("rev-fwd-entropy", "H(forward fit) - H(reverse fit), nats", it.entropy(lq_fwd) - it.entropy(lq_rev), source=SRC_REV)
 
+# %%
 top = np.argsort(-logq_star)[:15]
 df = pd.DataFrame({"string": [space.decode(k) for k in top] * 3,
                    "probability": np.r_[np.exp(logq_star[top]), np.exp(lq_rev[top]), np.exp(lq_fwd[top])],
@@ -724,4 +728,6 @@ plt.show()
 
 # %%
 rec.write(results_path)
+
+# %% tags=["hide-input"]
 rec.table()

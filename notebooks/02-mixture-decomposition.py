@@ -82,26 +82,20 @@ RULES = {
 }
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from IPython.display import display
 from scipy.optimize import brentq
 
+from lmdist.book import chapter, plots
 from lmdist.exact import align, decoding, mixture, strings
-from lmdist.book import params, plots, results
 from lmdist.exact import infotheory as it
 
-P = params.from_namespace(globals())
-rec = results.Recorder(chapter="02", title="Preference tuning shrinks, but does not truncate: the mixture decomposition",
-                       source="derived in chapter 02",
-                       parameters=P)
-plots.use()
-rng = np.random.default_rng(P["seed"])
+rec = chapter.start(globals())
+rng = np.random.default_rng(seed)
 SRC = "seed 001 §1.2–1.3"
-t_start = time.time()
 
 # %% [markdown]
 # ## Lemma 1: the tuned model is a reweighted mixture
@@ -133,7 +127,7 @@ t_start = time.time()
 # and subtracting $\log Z$), not of $\varepsilon$; the tolerance is `mixture.ULPS` of those units.
 
 # %%
-instances = [mixture.random_instance(rng, n_max=P["n_max"]) for _ in range(P["n_instances"])]
+instances = [mixture.random_instance(rng, n_max=n_max) for _ in range(n_instances)]
 
 rows = []
 for k, inst in enumerate(instances):
@@ -146,7 +140,8 @@ for k, inst in enumerate(instances):
     rows.append(dict(
         k=k, alpha=mix.alpha, beta=beta, n=inst.kind["n"], support=inst.kind["support"], reward=inst.kind["reward"],
         beta_rel=beta / max(np.std(r[s]), 1e-300), lemma_err_units=a["lemma1_error"] / a["rounding"],
-        tpm_a=a["tpm_a"], tpm_u=a["tpm_u"], sum_err=abs(a["tpm_a"] + a["tpm_u"] - 1), tol=a["tol"],
+        tpm_a=a["tpm_a"], tpm_u=a["tpm_u"], sum_err_units=abs(a["tpm_a"] + a["tpm_u"] - 1) / a["rounding"],
+        tol=a["tol"],
         log_ea=a["log_ea"], log_eu=a["log_eu"], log_tpm_u=a["log_tpm_u"],
         hyp=a["hypotheses"], hyp_spearman=a["hypotheses_spearman"], concl=a["conclusion"],
         corrected=a["corrected"], covariance=a["covariance"], sign_wa=a["sign_wa"], sign_wu=a["sign_wu"],
@@ -155,20 +150,18 @@ for k, inst in enumerate(instances):
         same_support=a["same_support"], ratio_err=a["ratio_error"], dominates=a["dominates"],
     ))
 df = pd.DataFrame(rows)
-n_inst = rec.claim("n-instances", "random instances (p_A, p_U, α, r, β) drawn", len(df), source=SRC)
-lemma_units = rec.claim(
-    "lemma1-max-error-units",
-    "Lemma 1: max |p_θ − (α_A p_A + α_U p_U)| over all strings and instances, in units of ε(1 + max|r|/β), "
-    "is at most mixture.ULPS", float(df.lemma_err_units.max()), bool(df.lemma_err_units.max() <= mixture.ULPS),
-    source="seed 001 Lemma 1")
-rec.claim("tpm-sum-max-error", "TPM(A) + TPM(U) = 1 on every instance (max deviation within the tolerance)",
-          float(df.sum_err.max()), bool((df.sum_err <= df.tol).all()), source="seed 001 Theorem 2")
-print(f"{n_inst} instances; Lemma 1 max error = {lemma_units:.3g} rounding units")
+
+# %%
+rec.check("lemma1-max-error-units",
+          "Lemma 1: max |p_θ − (α_A p_A + α_U p_U)| over all strings and instances, in units of ε(1 + max|r|/β)",
+          df.lemma_err_units.max(), at_most=mixture.ULPS, source="seed 001 Lemma 1")
+rec.check("tpm-sum-max-error-units", "TPM(A) + TPM(U) = 1: max |TPM(A) + TPM(U) − 1| over the instances, in units "
+          "of ε(1 + max|r|/β)", df.sum_err_units.max(), at_most=mixture.ULPS, source="seed 001 Theorem 2")
 
 # %% [markdown]
-# On all {glue:text}`n-instances` instances Lemma 1 holds to {glue:text}`lemma1-max-error-units:.3g`
+# On all {glue:text}`param-n_instances` instances Lemma 1 holds to {glue:text}`lemma1-max-error-units:.3g`
 # rounding units, and $\mathrm{TPM}(A) + \mathrm{TPM}(U) = 1$ (largest deviation
-# {glue:text}`tpm-sum-max-error:.2g`).
+# {glue:text}`tpm-sum-max-error-units:.2g` rounding units).
 #
 # ## Theorem 2 as stated, and why its proof fails
 #
@@ -238,43 +231,50 @@ cx_table = pd.DataFrame({
 }, index=["y1", "y2", "y3", "y4"])
 display(cx_table.style.format("{:.4g}"))
 
-rec.claim("cx-pearson-a", "counterexample: Pearson corr_u(r, p_A) > 0 (seed hypothesis 1 holds)", pearson[0],
-          bool(pearson[0] > 0), source=SRC)
-rec.claim("cx-pearson-u", "counterexample: Pearson corr_u(r, p_U) < 0 (seed hypothesis 2 holds)", pearson[1],
-          bool(pearson[1] < 0), source=SRC)
-rec.claim("cx-spearman-a", "counterexample: Spearman corr_u(r, p_A) > 0 (hypothesis 1, rank reading)", spearman[0],
-          bool(spearman[0] > 0), source=SRC)
-rec.claim("cx-spearman-u", "counterexample: Spearman corr_u(r, p_U) < 0 (hypothesis 2, rank reading)", spearman[1],
-          bool(spearman[1] < 0), source=SRC)
-rec.claim("cx-tpm-a", f"counterexample at β = {cx_beta:g}: TPM(A) < α, so Theorem 2's conclusion fails", cx_tpm_a,
-          bool(cx_tpm_a < cx_alpha), source="seed 001 Theorem 2")
-rec.claim("cx-tpm-u", f"counterexample at β = {cx_beta:g}: TPM(U) > 1 − α", cx_tpm_u, bool(cx_tpm_u > 1 - cx_alpha),
+# %%
+rec.check("cx-pearson-a", "counterexample: Pearson corr_u(r, p_A), positive as seed hypothesis 1 requires",
+          pearson[0], above=0, source=SRC)
+rec.check("cx-pearson-u", "counterexample: Pearson corr_u(r, p_U), negative as seed hypothesis 2 requires",
+          pearson[1], below=0, source=SRC)
+rec.check("cx-spearman-a", "counterexample: Spearman corr_u(r, p_A), positive (hypothesis 1, rank reading)",
+          spearman[0], above=0, source=SRC)
+rec.check("cx-spearman-u", "counterexample: Spearman corr_u(r, p_U), negative (hypothesis 2, rank reading)",
+          spearman[1], below=0, source=SRC)
+rec.check("cx-tpm-a", f"counterexample at β = {cx_beta:g}: TPM(A), below α, so Theorem 2's conclusion fails",
+          cx_tpm_a, below=cx_alpha, source="seed 001 Theorem 2")
+rec.check("cx-tpm-u", f"counterexample at β = {cx_beta:g}: TPM(U), above 1 − α", cx_tpm_u, above=1 - cx_alpha,
           source="seed 001 Theorem 2")
-rec.claim("cx-alpha", "counterexample: the aligned weight α", cx_alpha)
-rec.claim("cx-beta", "counterexample: the KL coefficient β", cx_beta)
-s_wa, s_wu = mixture.uniform_covariance_signs(cx, cx_r, cx_beta)
+rec.figure("cx-alpha", "counterexample: the aligned weight α", cx_alpha)
+rec.figure("cx-beta", "counterexample: the KL coefficient β", cx_beta)
 ubar_w = cx_w.mean()
-rec.claim("cx-cov-w-a", f"counterexample at β = {cx_beta:g}: Cov_u(w, p_A) = (E_A w − mean_u w)/|S| < 0, "
-          "so inequality (i) of the seed's proof is false", float((cx_pa @ cx_w - ubar_w) / 4), bool(s_wa < 0),
+n_strings = cx.support.sum()
+rec.check("cx-cov-w-a", f"counterexample at β = {cx_beta:g}: Cov_u(w, p_A) = (E_A w − mean_u w)/|S|, negative, "
+          "so inequality (i) of the seed's proof is false", (cx_pa @ cx_w - ubar_w) / n_strings, below=0,
           source="seed 001 §1.3")
-rec.claim("cx-cov-w-u", f"counterexample at β = {cx_beta:g}: Cov_u(w, p_U) < 0, inequality (ii) holds",
-          float((cx_pu @ cx_w - ubar_w) / 4), bool(s_wu < 0), source="seed 001 §1.3")
+rec.check("cx-cov-w-u", f"counterexample at β = {cx_beta:g}: Cov_u(w, p_U), negative: inequality (ii) holds",
+          (cx_pu @ cx_w - ubar_w) / n_strings, below=0, source="seed 001 §1.3")
 
-# the β at which the conclusion starts to hold: E_A w = E_U w
-gap = lambda b: np.subtract(*mixture.log_tilted_expectations(cx, cx_r, b))
+
+# %%
+def gap(b):
+    """log E_A[e^{r/b}] − log E_U[e^{r/b}] on the counterexample; the conclusion holds from its root β* on."""
+    return np.subtract(*mixture.log_tilted_expectations(cx, cx_r, b))
+
+
 cx_beta_star = brentq(gap, 0.05, 10.0, xtol=1e-14)
 tpm_star = mixture.tpm(cx, cx_r, cx_beta_star)[0]
-rec.claim("cx-beta-star", "counterexample: the β* solving E_A[e^{r/β}] = E_U[e^{r/β}] (TPM(A) ≥ α iff β ≥ β*)",
-          cx_beta_star, source="seed 001 Theorem 2")
-rec.claim("cx-tpm-at-star", "counterexample at β*: |TPM(A) − α| within the tolerance (equality, not the strict > the "
-          "seed's proof derives)", abs(tpm_star - cx_alpha),
-          bool(abs(tpm_star - cx_alpha) <= 1e3 * mixture.tolerance(cx, cx_r, cx_beta_star)), source="seed 001 §1.3")
-cx_betas = np.geomspace(0.02, 100, 4 * P["n_betas"])
+rec.figure("cx-beta-star", "counterexample: the β* solving E_A[e^{r/β}] = E_U[e^{r/β}] (TPM(A) ≥ α iff β ≥ β*)",
+           cx_beta_star, source="seed 001 Theorem 2")
+rec.check("cx-tpm-at-star", "counterexample at β*: |TPM(A) − α| (equality, not the strict > the seed's proof derives)",
+          abs(tpm_star - cx_alpha), at_most=1e3 * mixture.tolerance(cx, cx_r, cx_beta_star), source="seed 001 §1.3")
+cx_betas = np.geomspace(0.02, 100, 4 * n_betas)
 cx_curve = np.exp(mixture.log_tpm_curve(cx, cx_r, cx_betas)[0])
-away = np.abs(np.log(cx_betas / cx_beta_star)) > 1e-6
-agree = (cx_curve < cx_alpha) == (cx_betas < cx_beta_star)
-rec.claim("cx-curve-consistent", "counterexample: on a β grid from 0.02 to 100, TPM(A) < α exactly at the β below β* "
-          "(number of grid points below β*)", int((cx_betas < cx_beta_star).sum()), bool(agree[away].all()))
+below_star = cx_betas < cx_beta_star
+away = np.abs(np.log(cx_betas / cx_beta_star)) > 1e-6  # at β* itself TPM(A) = α up to rounding: either side
+rec.figure("cx-curve-n-below", "counterexample: points of the β grid from 0.02 to 100 that lie below β*",
+           int(below_star.sum()))
+rec.check("cx-curve-disagreements", "counterexample: points of the β grid from 0.02 to 100 (away from β*) where "
+          "TPM(A) < α disagrees with β < β*", int(((cx_curve < cx_alpha) != below_star)[away].sum()), equals=0)
 
 # %% [markdown]
 # Over $u$ (uniform on the four strings) the reward is positively correlated with $p_A$
@@ -289,7 +289,7 @@ rec.claim("cx-curve-consistent", "counterexample: on a β grid from 0.02 to 100,
 # {glue:text}`cx-beta-star:.4f`, where $\mathbb{E}_A[w] = \mathbb{E}_U[w]$ and $\mathrm{TPM}(A) = \alpha$ with
 # equality (to {glue:text}`cx-tpm-at-star:.2g`) — so the strict inequality "$\mathrm{TPM}(A) > \alpha$"
 # that the proof derives fails there too, under the hypotheses. (On a $\beta$ grid from 0.02 to 100 the
-# conclusion fails exactly at the {glue:text}`cx-curve-consistent` grid points below $\beta^*$.)
+# conclusion fails exactly at the {glue:text}`cx-curve-n-below` grid points below $\beta^*$.)
 
 # %%
 fig, ax = plt.subplots()
@@ -363,43 +363,51 @@ plt.show()
 # %%
 tol = df.tol
 hyp = df[df.hyp]
-n_hyp = rec.claim("n-hyp", "instances satisfying the seed's hypotheses (Pearson, over unif(supp p_ref))", int(len(hyp)),
-                  source="seed 001 Theorem 2")
-n_viol = rec.claim("n-hyp-violations", "of those, instances violating Theorem 2's conclusion (a finding, not a check)",
-                   int((~hyp.concl).sum()), source="seed 001 Theorem 2")
-rec.claim("frac-hyp-violations", "fraction of hypothesis-satisfying instances that violate the conclusion",
-          float(n_viol / max(n_hyp, 1)), source="seed 001 Theorem 2")
+n_hyp = rec.figure("n-hyp", "instances satisfying the seed's hypotheses (Pearson, over unif(supp p_ref))",
+                   int(len(hyp)), source="seed 001 Theorem 2")
+n_viol = rec.figure("n-hyp-violations", "of those, instances violating Theorem 2's conclusion (a finding, not a check)",
+                    int((~hyp.concl).sum()), source="seed 001 Theorem 2")
+rec.figure("frac-hyp-violations", "fraction of hypothesis-satisfying instances that violate the conclusion",
+           n_viol / max(n_hyp, 1), source="seed 001 Theorem 2")
 hyp_s = df[df.hyp_spearman]
-rec.claim("n-hyp-spearman", "instances satisfying the hypotheses read as Spearman correlations", int(len(hyp_s)),
-          source="seed 001 Theorem 2")
-rec.claim("n-hyp-spearman-violations", "of those, instances violating the conclusion", int((~hyp_s.concl).sum()),
-          source="seed 001 Theorem 2")
+rec.figure("n-hyp-spearman", "instances satisfying the hypotheses read as Spearman correlations", int(len(hyp_s)),
+           source="seed 001 Theorem 2")
+rec.figure("n-hyp-spearman-violations", "of those, instances violating the conclusion", int((~hyp_s.concl).sum()),
+           source="seed 001 Theorem 2")
+
+# %%
 # corrected theorem: the condition E_A w >= E_U w decides TPM(A) >= α (up to float tolerance)
 bad_iff = (df.corrected & (df.tpm_a < df.alpha - tol)) | (~df.corrected & (df.tpm_a > df.alpha + tol))
-rec.claim("corrected-iff-disagreements",
+rec.check("corrected-iff-disagreements",
           "corrected theorem: instances where E_A[e^{r/β}] ≥ E_U[e^{r/β}] disagrees with TPM(A) ≥ α (beyond tolerance)",
-          int(bad_iff.sum()), bool(bad_iff.sum() == 0), source="this chapter, Theorem thm-tpm-corrected")
-n_corr = rec.claim("n-corrected", "instances satisfying the corrected condition E_A[e^{r/β}] ≥ E_U[e^{r/β}]",
-                   int(df.corrected.sum()))
+          int(bad_iff.sum()), equals=0, source="this chapter, Theorem thm-tpm-corrected")
+rec.figure("n-corrected", "instances satisfying the corrected condition E_A[e^{r/β}] ≥ E_U[e^{r/β}]",
+           int(df.corrected.sum()))
 bad_cov = df.covariance & ~df.concl
-rec.claim("n-covariance", "instances satisfying Cov_u(w, p_A) > 0 and Cov_u(w, p_U) < 0", int(df.covariance.sum()))
-rec.claim("covariance-violations", "instances satisfying the covariance condition that violate the seed's conclusion",
-          int(bad_cov.sum()), bool(bad_cov.sum() == 0), source="this chapter, Theorem thm-tpm-corrected (1)")
+rec.figure("n-covariance", "instances satisfying Cov_u(w, p_A) > 0 and Cov_u(w, p_U) < 0", int(df.covariance.sum()))
+rec.check("covariance-violations", "instances satisfying the covariance condition that violate the seed's conclusion",
+          int(bad_cov.sum()), equals=0, source="this chapter, Theorem thm-tpm-corrected (1)")
 strict_fail = df.log_tpm_u == -np.inf
-rec.claim("strict-failures", "instances (0 < α < 1, finite r) with TPM(U) = 0, i.e. TPM(A) = 1", int(strict_fail.sum()),
-          bool(strict_fail.sum() == 0), source="seed 001 Theorem 2")
+rec.check("strict-failures", "instances (0 < α < 1, finite r) with TPM(U) = 0, i.e. TPM(A) = 1", int(strict_fail.sum()),
+          equals=0, source="seed 001 Theorem 2")
+
+# %%
 viol = hyp[~hyp.concl]
 where = (viol.sign_wa <= 0) | (viol.sign_wu >= 0)
-rec.claim("violations-break-covariance", "every violation under the seed's hypotheses has inequality (i) or (ii) false",
-          int(where.sum()), bool(where.all()), source="seed 001 §1.3")
-rec.claim("violations-break-i", "violations where inequality (i), Cov_u(w, p_A) > 0, is false", int((viol.sign_wa <= 0).sum()))
-rec.claim("violations-break-ii", "violations where inequality (ii), Cov_u(w, p_U) < 0, is false", int((viol.sign_wu >= 0).sum()))
+rec.check("violations-break-covariance", "violations under the seed's hypotheses that have inequality (i) or (ii) false "
+          "(all of them)", int(where.sum()), equals=int(len(viol)), source="seed 001 §1.3")
+rec.figure("violations-break-i", "violations where inequality (i), Cov_u(w, p_A) > 0, is false",
+           int((viol.sign_wa <= 0).sum()))
+rec.figure("violations-break-ii", "violations where inequality (ii), Cov_u(w, p_U) < 0, is false",
+           int((viol.sign_wu >= 0).sum()))
 # the hypotheses only order the means
-rec.claim("cov-identity-max-error", "Cov_u(r, p_A) = (E_A r − mean_u r)/|S| on every instance (relative error)",
-          float(df.cov_identity_err.max()), bool(df.cov_identity_err.max() <= 1e-12))
+rec.check("cov-identity-max-error", "Cov_u(r, p_A) = (E_A r − mean_u r)/|S| on every instance: max relative error",
+          df.cov_identity_err.max(), at_most=1e-12)
 mean_bad = hyp.mean_a <= hyp.mean_u
-rec.claim("hyp-imply-mean-order", "instances satisfying the hypotheses with E_A r ≤ E_U r",
-          int(mean_bad.sum()), bool(mean_bad.sum() == 0), source="seed 001 Theorem 2")
+rec.check("hyp-imply-mean-order", "instances satisfying the hypotheses with E_A r ≤ E_U r",
+          int(mean_bad.sum()), equals=0, source="seed 001 Theorem 2")
+
+# %%
 display(pd.DataFrame({
     "instances": [len(df), len(hyp), len(hyp_s), int(df.corrected.sum()), int(df.covariance.sum())],
     "violating the conclusion": [int((~df.concl).sum()), n_viol, int((~hyp_s.concl).sum()),
@@ -408,7 +416,7 @@ display(pd.DataFrame({
           "E_A w ≥ E_U w (corrected)", "Cov_u(w,p_A)>0>Cov_u(w,p_U)"]))
 
 # %% [markdown]
-# Of {glue:text}`n-instances` instances, {glue:text}`n-hyp` satisfy the seed's hypotheses and
+# Of {glue:text}`param-n_instances` instances, {glue:text}`n-hyp` satisfy the seed's hypotheses and
 # **{glue:text}`n-hyp-violations` of them violate the conclusion of {prf:ref}`thm-tpm-seed`** (a fraction
 # {glue:text}`frac-hyp-violations:.2f`); with the rank reading, {glue:text}`n-hyp-spearman-violations` of
 # {glue:text}`n-hyp-spearman`. Every violation has one of the proof's inequalities (i), (ii) false
@@ -451,7 +459,7 @@ plt.show()
 
 # %%
 n_small, bad_small, n_dom, bad_dom = 0, 0, 0, 0
-beta_grid = np.geomspace(1e-6, 1e6, P["n_betas"])
+beta_grid = np.geomspace(1e-6, 1e6, n_betas)
 for inst, row in zip(instances, rows):
     mix, r = inst.mix, inst.r
     sign, b0 = mixture.small_beta_thresholds(mix, r)
@@ -468,19 +476,22 @@ for inst, row in zip(instances, rows):
         curve = np.exp(mixture.log_tpm_curve(mix, r, grid)[0])
         tols = np.array([mixture.tolerance(mix, r, b) for b in grid])
         bad_dom += int(np.any(curve < mix.alpha - tols))
-rec.claim("n-small-beta", "instances whose components' maximal rewards differ (part 4 applies)", n_small)
-rec.claim("small-beta-violations", "part 4: instances where TPM(A) is on the wrong side of α below β0",
-          bad_small, bool(bad_small == 0), source="this chapter, Theorem thm-tpm-corrected (4)")
-rec.claim("n-dominance", "instances where r under p_A first-order dominates r under p_U", n_dom)
-rec.claim("dominance-violations", "part 2: dominating instances with TPM(A) < α at some β of the grid",
-          bad_dom, bool(bad_dom == 0), source="this chapter, Theorem thm-tpm-corrected (2)")
+rec.figure("n-small-beta", "instances whose components' maximal rewards differ (part 4 applies)", n_small)
+rec.check("small-beta-violations", "part 4: instances where TPM(A) is on the wrong side of α below β0",
+          bad_small, equals=0, source="this chapter, Theorem thm-tpm-corrected (4)")
+rec.figure("n-dominance", "instances where r under p_A first-order dominates r under p_U", n_dom)
+rec.check("dominance-violations", "part 2: dominating instances with TPM(A) < α at some β of the grid",
+          bad_dom, equals=0, source="this chapter, Theorem thm-tpm-corrected (2)")
+
+# %%
 # part 3 on the counterexample: β (TPM(A) − α) → α(1−α)(E_A r − E_U r)
 big = np.geomspace(1e2, 1e6, 5)
 lim = cx_alpha * (1 - cx_alpha) * (cx_pa @ cx_r - cx_pu @ cx_r)
 scaled = np.array([b * mixture.tpm_gap(cx, cx_r, b) for b in big])
-rec.claim("large-beta-limit", "counterexample: α(1−α)(E_A r − E_U r), the limit of β(TPM(A) − α)", float(lim))
-rec.claim("large-beta-error", "counterexample: |β(TPM(A) − α) − limit| at β = 1e4 is below 1e-3 and shrinks like 1/β",
-          float(abs(scaled[2] - lim)), bool(abs(scaled[2] - lim) < 1e-3 and abs(scaled[3] - lim) < abs(scaled[1] - lim)))
+rec.figure("large-beta-limit", "counterexample: α(1−α)(E_A r − E_U r), the limit of β(TPM(A) − α)", lim)
+rec.check("large-beta-error", "counterexample: |β(TPM(A) − α) − limit| at β = 1e4", abs(scaled[2] - lim), below=1e-3)
+rec.check("large-beta-error-shrinks", "counterexample: |β(TPM(A) − α) − limit| at β = 1e5 over the same at β = 1e3 "
+          "(the error shrinks like 1/β)", abs(scaled[3] - lim) / abs(scaled[1] - lim), below=1)
 print(pd.DataFrame({"beta": big, "beta*(TPM(A)-alpha)": scaled, "limit": lim}))
 
 # %% [markdown]
@@ -506,24 +517,29 @@ edge = {}
 for a in (0.0, 1.0):
     m = mixture.Mixture(cx.log_p_a, cx.log_p_u, a)
     edge[a] = mixture.log_tpm(m, cx_r, 1.0)
-rec.claim("alpha1-tpm-u", "α = 1: TPM(U) = 0 exactly (so TPM(A) = 1 and '1 > TPM(A)', '0 < TPM(U)' fail)",
-          float(np.exp(edge[1.0][1])), bool(edge[1.0][1] == -np.inf), source="seed 001 Theorem 2")
-rec.claim("alpha0-tpm-a", "α = 0: TPM(A) = 0 = α exactly (no strict increase possible)", float(np.exp(edge[0.0][0])),
-          bool(edge[0.0][0] == -np.inf), source="seed 001 Theorem 2")
+# a factor log(1 − α) or log α of −∞ multiplies every term: exactly 0 by construction, reported, not checked
+rec.figure("alpha1-tpm-u", "α = 1: TPM(U), exactly 0 (so TPM(A) = 1 and '1 > TPM(A)', '0 < TPM(U)' fail)",
+           np.exp(edge[1.0][1]), source="seed 001 Theorem 2")
+rec.figure("alpha0-tpm-a", "α = 0: TPM(A), exactly 0 = α (no strict increase possible)", np.exp(edge[0.0][0]),
+           source="seed 001 Theorem 2")
 # r = -inf on the unaligned-only strings of the counterexample: truncation
+forbidden = (cx_pa == 0) & (cx_pu > 0)
 r_trunc = cx_r.copy()
-r_trunc[(cx_pa == 0) & (cx_pu > 0)] = -np.inf
+r_trunc[forbidden] = -np.inf
 lp_tr = align.gibbs(cx.log_p_ref, r_trunc, 1.0)
 trunc_tpm = mixture.tpm(cx, r_trunc, 1.0)
-rec.claim("trunc-n-removed", "r = −∞ on the strings only p_U produces: strings of supp p_ref with p_θ = 0",
-          int(np.sum(cx.support & (lp_tr == -np.inf))), bool(np.sum(cx.support & (lp_tr == -np.inf)) == 2))
-rec.claim("trunc-tpm-u", "with r = −∞ on supp p_U: TPM(U) = 0 exactly, so '0 < TPM(U)' fails", trunc_tpm[1],
-          bool(trunc_tpm[1] == 0.0), source="seed 001 Theorem 2")
+rec.check("trunc-n-removed", "r = −∞ on the strings only p_U produces: strings of supp p_ref with p_θ = 0",
+          int(np.sum(cx.support & (lp_tr == -np.inf))), equals=int(forbidden.sum()))
+# every string of supp p_U now has e^{r/β} = 0: exactly 0 by construction, reported, not checked
+rec.figure("trunc-tpm-u", "with r = −∞ on supp p_U: TPM(U), exactly 0, so '0 < TPM(U)' fails", trunc_tpm[1],
+           source="seed 001 Theorem 2")
 # equal components
 same = mixture.Mixture(cx.log_p_a, cx.log_p_a, 0.3)
-eq_err = max(abs(mixture.tpm(same, cx_r, b)[0] - 0.3) for b in np.geomspace(0.01, 100, P["n_betas"]))
-rec.claim("equal-components-error", "p_A = p_U: max over β of |TPM(A) − α| is at rounding level (equality)",
-          float(eq_err), bool(eq_err <= 1e-12))
+eq_err = max(abs(mixture.tpm(same, cx_r, b)[0] - 0.3) for b in np.geomspace(0.01, 100, n_betas))
+rec.check("equal-components-error", "p_A = p_U: max over β of |TPM(A) − α|, at rounding level (equality)",
+          eq_err, at_most=1e-12)
+
+# %%
 # random truncations: r = -inf on a random part of S
 n_tr, bad_tr, n_tr_u0 = 0, 0, 0
 for inst in instances[: max(10, len(instances) // 10)]:
@@ -537,10 +553,10 @@ for inst in instances[: max(10, len(instances) // 10)]:
     n_tr += 1
     bad_tr += int(not np.array_equal(lp > -np.inf, mix.support & (r > -np.inf)))
     n_tr_u0 += int(mixture.log_tpm(mix, r, inst.beta)[1] == -np.inf)
-rec.claim("trunc-random-n", "random instances with r = −∞ on a random nonempty part of S", n_tr)
-rec.claim("trunc-random-support-errors", "of those, instances where supp p_θ ≠ S ∩ {r > −∞}", bad_tr, bool(bad_tr == 0))
-rec.claim("trunc-random-tpm-u-zero", "of those, instances where the truncation removes all of supp p_U (TPM(U) = 0)",
-          n_tr_u0)
+rec.figure("trunc-random-n", "random instances with r = −∞ on a random nonempty part of S", n_tr)
+rec.check("trunc-random-support-errors", "of those, instances where supp p_θ ≠ S ∩ {r > −∞}", bad_tr, equals=0)
+rec.figure("trunc-random-tpm-u-zero", "of those, instances where the truncation removes all of supp p_U (TPM(U) = 0)",
+           n_tr_u0)
 
 # %% [markdown]
 # With $\alpha = 1$, $\mathrm{TPM}(U)$ = {glue:text}`alpha1-tpm-u`; with $\alpha = 0$, $\mathrm{TPM}(A)$ =
@@ -562,14 +578,14 @@ rec.claim("trunc-random-tpm-u-zero", "of those, instances where the truncation r
 # finite is not large.
 
 # %%
-rec.claim("support-equal", "random instances with finite r where supp p_θ = supp p_ref", int(df.same_support.sum()),
-          bool(df.same_support.all()), source="seed 001 §1.4")
-rec.claim("ratio-formula-error", "max over instances of the error of min/max log p_θ/p_ref against (min_S r or max_S r)/β − log Z "
-          "(relative to 1 + max|r|/β)", float(df.ratio_err.max()), bool(df.ratio_err.max() <= 1e-12))
+rec.check("support-equal", "random instances with finite r where supp p_θ = supp p_ref (all of them)",
+          int(df.same_support.sum()), equals=n_instances, source="seed 001 §1.4")
+rec.check("ratio-formula-error", "max over instances of the error of min/max log p_θ/p_ref against (min_S r or "
+          "max_S r)/β − log Z (relative to 1 + max|r|/β)", df.ratio_err.max(), at_most=1e-12)
 
 # %% [markdown]
 # On all instances $\mathrm{supp}\, p_\theta = \mathrm{supp}\, p_{\mathrm{ref}}$ ({glue:text}`support-equal`
-# of {glue:text}`n-instances`), and the extreme ratios match the formula (error
+# of {glue:text}`param-n_instances`), and the extreme ratios match the formula (error
 # {glue:text}`ratio-formula-error:.2g`).
 #
 # ## Prompts dominated by the unaligned component
@@ -592,13 +608,15 @@ rec.claim("ratio-formula-error", "max over instances of the error of min/max log
 # $r = s\tanh\!\big(\tfrac12 \log p_A/p_U\big) + \text{noise}$, and $p_{\mathrm{ref}}$ is their mixture.
 
 # %%
-space = strings.StringSpace(P["alphabet_size"], P["max_len"])
-lm_a = strings.random_lm(space, rng, P["concentration"])
-lm_u = strings.random_lm(space, rng, P["concentration"])
-llr = np.asarray(lm_a.logp) - np.asarray(lm_u.logp)
-r_toy = P["reward_scale"] * np.tanh(llr / 2) + strings.random_reward(space, rng, 0.5 * P["reward_scale"])
-toy = mixture.Mixture(np.asarray(lm_a.logp), np.asarray(lm_u.logp), P["alpha_toy"])
-betas = np.geomspace(0.05, 20, P["n_betas"])
+space = strings.StringSpace(alphabet_size, max_len)
+lm_a = strings.random_lm(space, rng, concentration)
+lm_u = strings.random_lm(space, rng, concentration)
+llr = lm_a.logp - lm_u.logp
+r_toy = reward_scale * np.tanh(llr / 2) + strings.random_reward(space, rng, 0.5 * reward_scale)
+toy = mixture.Mixture(lm_a.logp, lm_u.logp, alpha_toy)
+
+# %%
+betas = np.geomspace(0.05, 20, n_betas)
 one_minus = np.linspace(0.01, 0.99, 99)
 curves = []
 odds_err = 0.0
@@ -611,18 +629,19 @@ for b in betas:
         odds_err = max(odds_err, abs(tu - pred))
         curves.append(dict(beta=b, one_minus_alpha=om, tpm_u=tu))
 curves = pd.DataFrame(curves)
-rec.claim("odds-identity-error", "toy: max |TPM(U) − expit(logit(1−α) + log E_U w − log E_A w)| over α and β",
-          float(odds_err), bool(odds_err <= mixture.tolerance(toy, r_toy, betas.min())))
-rho_toy = np.exp(-mixture.log_odds_shift(toy, r_toy, P["beta_toy"]))
-rec.claim("toy-rho", "toy at β = beta_toy: ρ = E_A[e^{r/β}] / E_U[e^{r/β}]", float(rho_toy))
-rec.claim("toy-dominant-threshold", "toy at β = beta_toy: TPM(U) > 1/2 exactly when 1 − α exceeds ρ/(1+ρ)",
-          float(rho_toy / (1 + rho_toy)))
-tpm_toy = mixture.tpm(toy, r_toy, P["beta_toy"])
-rec.claim("toy-tpm-u", "toy at α = alpha_toy, β = beta_toy: TPM(U) after tuning", tpm_toy[1])
-rec.claim("toy-alpha", "toy: α", P["alpha_toy"])
-rec.claim("toy-beta", "toy: β", P["beta_toy"])
-rec.claim("toy-size", "toy: number of strings", space.size)
+rec.check("odds-identity-error", "toy: max |TPM(U) − expit(logit(1−α) + log E_U w − log E_A w)| over α and β",
+          odds_err, at_most=mixture.tolerance(toy, r_toy, betas.min()))
 
+# %%
+rho_toy = np.exp(-mixture.log_odds_shift(toy, r_toy, beta_toy))
+rec.figure("toy-rho", "toy at β = beta_toy: ρ = E_A[e^{r/β}] / E_U[e^{r/β}]", rho_toy)
+rec.figure("toy-dominant-threshold", "toy at β = beta_toy: TPM(U) > 1/2 exactly when 1 − α exceeds ρ/(1+ρ)",
+           rho_toy / (1 + rho_toy))
+tpm_toy = mixture.tpm(toy, r_toy, beta_toy)
+rec.figure("toy-tpm-u", "toy at α = alpha_toy, β = beta_toy: TPM(U) after tuning", tpm_toy[1])
+rec.figure("toy-size", "toy: number of strings", space.size)
+
+# %%
 show = curves[curves.beta.isin(betas[:: max(1, len(betas) // 5)])].copy()
 show["β"] = show.beta.map(lambda b: f"{b:.3g}")
 fig, ax = plt.subplots()
@@ -641,9 +660,9 @@ plt.show()
 # log-odds lowered by $\log\rho(\beta)$: prompts whose unaligned component dominates
 # ($1 - \alpha$ near 1) keep most of their unaligned mass unless $\beta$ is small.
 #
-# At $\beta$ = {glue:text}`toy-beta:g`, $\rho$ = {glue:text}`toy-rho:.3g`: the tuned model is still
+# At $\beta$ = {glue:text}`param-beta_toy:g`, $\rho$ = {glue:text}`toy-rho:.3g`: the tuned model is still
 # mostly unaligned for every prompt with $1 - \alpha >$ {glue:text}`toy-dominant-threshold:.3f`; at
-# $\alpha$ = {glue:text}`toy-alpha:g` it has $\mathrm{TPM}(U)$ = {glue:text}`toy-tpm-u:.3f`. The odds
+# $\alpha$ = {glue:text}`param-alpha_toy:g` it has $\mathrm{TPM}(U)$ = {glue:text}`toy-tpm-u:.3f`. The odds
 # identity holds to {glue:text}`odds-identity-error:.2g`.
 #
 # ## Contrastive logits
@@ -685,28 +704,29 @@ plt.show()
 # %%
 lp_ref_toy = toy.log_p_ref
 # float tolerance of the toy's checks: rounding of a·r/β, relative to the probabilities
-tol_toy = mixture.ULPS * mixture.EPS * (1 + max(P["gammas"])) * (1 + np.abs(r_toy).max() / P["beta_toy"])
-lp_theta_toy = align.gibbs(toy.log_p_ref, r_toy, P["beta_toy"])
+tol_toy = mixture.ULPS * mixture.EPS * (1 + max(gammas)) * (1 + np.abs(r_toy).max() / beta_toy)
+lp_theta_toy = align.gibbs(toy.log_p_ref, r_toy, beta_toy)
 ar_ref = strings.autoregressive(space, lp_ref_toy)
-ar_err = float(np.max(np.abs(np.exp(ar_ref.logp) - np.exp(lp_ref_toy))))
-rec.claim("prefix-factorisation-error", "toy: the next-token table from prefix marginals reproduces p_ref (max abs error)",
-          ar_err, bool(ar_err <= tol_toy))
+ar_err = np.max(np.abs(np.exp(ar_ref.logp) - np.exp(lp_ref_toy)))
+rec.check("prefix-factorisation-error", "toy: the next-token table from prefix marginals reproduces p_ref (max abs error)",
+          ar_err, at_most=tol_toy)
 # V_β(h): prefix values; check c(v|h) ∝ p_ref(v|h) V(hv)^a
-w_toy = np.exp(r_toy / P["beta_toy"] - np.max(r_toy / P["beta_toy"]))
+w_toy = np.exp(r_toy / beta_toy - np.max(r_toy / beta_toy))
 log_v = strings.prefix_log_marginals(space, lp_ref_toy + np.log(w_toy)) - strings.prefix_log_marginals(space, lp_ref_toy)
 tab_ref = strings.next_token_table(space, lp_ref_toy)
+
+# %%
 gamma_rows, formula_err, seq_err, gen_err = [], 0.0, 0.0, 0.0
-V = P["alphabet_size"]
 inner = space.children[:, 0] >= 0
-for g in P["gammas"]:
+for g in gammas:
     a, b = 1.0 + g, g
     q_seq = decoding.contrastive_sequence(lp_theta_toy, lp_ref_toy, a, b)
-    q_gibbs = align.gibbs(lp_ref_toy, r_toy, P["beta_toy"] / a)
+    q_gibbs = align.gibbs(lp_ref_toy, r_toy, beta_toy / a)
     seq_err = max(seq_err, float(np.max(np.abs(np.exp(q_seq) - np.exp(q_gibbs)))))
     ctab = decoding.contrastive_table(space, lp_theta_toy, lp_ref_toy, a, b)
     logits = np.full_like(tab_ref, -np.inf)
-    logits[inner, :V] = tab_ref[inner, :V] + a * log_v[space.children[inner]]
-    logits[:, V] = tab_ref[:, V] + a * (r_toy / P["beta_toy"] - np.max(r_toy / P["beta_toy"]))
+    logits[inner, :alphabet_size] = tab_ref[inner, :alphabet_size] + a * log_v[space.children[inner]]
+    logits[:, alphabet_size] = tab_ref[:, alphabet_size] + a * (r_toy / beta_toy - np.max(r_toy / beta_toy))
     pred = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
     formula_err = max(formula_err, float(np.max(np.abs(np.exp(ctab) - np.exp(pred)))))
     q_tok = decoding.contrastive_tokenwise(space, lp_theta_toy, lp_ref_toy, a, b)
@@ -716,33 +736,37 @@ for g in P["gammas"]:
         reward_seq=align.expected_reward(q_seq, r_toy), reward_tok=align.expected_reward(q_tok, r_toy),
         same_support=bool(np.array_equal(q_tok > -np.inf, toy.support) and np.array_equal(q_seq > -np.inf, toy.support)),
     ))
+cg = pd.DataFrame(gamma_rows)
 # a − b ≠ 1: q ∝ p_ref^{a−b} e^{a r/β}
 for a, b in [(2.0, 0.5), (1.0, 1.0), (0.5, 0.0)]:
     q = decoding.contrastive_sequence(lp_theta_toy, lp_ref_toy, a, b)
-    pred = it.normalize((a - b) * lp_ref_toy + a * r_toy / P["beta_toy"])
+    pred = it.normalize((a - b) * lp_ref_toy + a * r_toy / beta_toy)
     gen_err = max(gen_err, float(np.max(np.abs(np.exp(q) - np.exp(pred)))))
-cg = pd.DataFrame(gamma_rows)
-rec.claim("contrastive-seq-gibbs-error", "sequence level, a = 1+γ, b = γ: max |q_c − Gibbs(p_ref, r, β/(1+γ))| over γ",
-          seq_err, bool(seq_err <= tol_toy), source="seed 001 §1.4 (last line)")
-rec.claim("contrastive-seq-general-error", "sequence level, any a, b: max |q_c − normalize(p_ref^{a−b} e^{a r/β})|",
-          gen_err, bool(gen_err <= tol_toy), source="seed 001 §1.4 (last line)")
-rec.claim("contrastive-tok-formula-error", "token level: max |c(v|h) − softmax(log p_ref(v|h) + a log V_β(hv))|",
-          formula_err, bool(formula_err <= tol_toy))
+
+# %%
+rec.check("contrastive-seq-gibbs-error", "sequence level, a = 1+γ, b = γ: max |q_c − Gibbs(p_ref, r, β/(1+γ))| over γ",
+          seq_err, at_most=tol_toy, source="seed 001 §1.4 (last line)")
+rec.check("contrastive-seq-general-error", "sequence level, any a, b: max |q_c − normalize(p_ref^{a−b} e^{a r/β})|",
+          gen_err, at_most=tol_toy, source="seed 001 §1.4 (last line)")
+rec.check("contrastive-tok-formula-error", "token level: max |c(v|h) − softmax(log p_ref(v|h) + a log V_β(hv))|",
+          formula_err, at_most=tol_toy)
 tv0 = it.tvd(decoding.contrastive_tokenwise(space, lp_theta_toy, lp_ref_toy, 1.0, 0.0), lp_theta_toy)
-rec.claim("contrastive-tok-gamma0-tvd", "token level at γ = 0 (a = 1, b = 0) reproduces p_θ (TV distance)",
-          float(tv0), bool(tv0 <= tol_toy * space.size))
-rec.claim("contrastive-support", "every γ: supp Q_token = supp q_seq = supp p_ref (no truncation)",
-          int(cg.same_support.sum()), bool(cg.same_support.all()))
-rec.claim("contrastive-max-tvd", "max over γ of TV(Q_token, q_seq)", float(cg.tvd.max()))
-rec.claim("contrastive-gamma-max", "largest γ of the grid", float(cg.gamma.max()))
+rec.check("contrastive-tok-gamma0-tvd", "token level at γ = 0 (a = 1, b = 0): TV distance to p_θ",
+          tv0, at_most=tol_toy * space.size)
+rec.check("contrastive-support", "values of γ where supp Q_token = supp q_seq = supp p_ref (no truncation; all of them)",
+          int(cg.same_support.sum()), equals=len(gammas))
+rec.figure("contrastive-max-tvd", "max over γ of TV(Q_token, q_seq)", cg.tvd.max())
+rec.figure("contrastive-gamma-max", "largest γ of the grid", cg.gamma.max())
+
+# %%
 last = cg.iloc[-1]
 component_u_ref = mixture.component_mass(toy, lp_ref_toy)[1]
-rec.claim("unaligned-ref", "toy: unaligned mass of p_ref (= 1 − α)", component_u_ref)
-rec.claim("unaligned-theta", "toy: unaligned mass of p_θ (= TPM(U))", mixture.component_mass(toy, lp_theta_toy)[1])
-rec.claim("unaligned-seq-last", "toy: unaligned mass of the sequence-level contrastive model at the largest γ",
-          float(last.unaligned_seq))
-rec.claim("unaligned-tok-last", "toy: unaligned mass of the token-level contrastive model at the largest γ",
-          float(last.unaligned_tok))
+rec.figure("unaligned-ref", "toy: unaligned mass of p_ref (= 1 − α)", component_u_ref)
+rec.figure("unaligned-theta", "toy: unaligned mass of p_θ (= TPM(U))", mixture.component_mass(toy, lp_theta_toy)[1])
+rec.figure("unaligned-seq-last", "toy: unaligned mass of the sequence-level contrastive model at the largest γ",
+           float(last.unaligned_seq))
+rec.figure("unaligned-tok-last", "toy: unaligned mass of the token-level contrastive model at the largest γ",
+           float(last.unaligned_tok))
 display(cg.round(4))
 
 # %%
@@ -853,20 +877,20 @@ ex_beta, ex_gamma = 0.6, 2.0
 ex_tpm_theta = mixture.tpm(cx, cx_r, ex_beta)[1]
 q_ex = decoding.contrastive_sequence(align.gibbs(cx.log_p_ref, cx_r, ex_beta), cx.log_p_ref, 1 + ex_gamma, ex_gamma)
 ex_tpm_c = mixture.component_mass(cx, q_ex)[1]
-rec.claim("ex-c-beta", "exercise: β of the example", ex_beta)
-rec.claim("ex-c-gamma", "exercise: γ of the example", ex_gamma)
-rec.claim("ex-c-beta-a", "exercise: β/(1+γ)", ex_beta / (1 + ex_gamma))
-rec.claim("ex-c-tpm-u-theta", "exercise: counterexample at β = 0.6: TPM(U) ≤ 1 − α", ex_tpm_theta,
-          bool(ex_tpm_theta <= 1 - cx_alpha))
-rec.claim("ex-c-tpm-u-contrast", "exercise: its contrastive distribution (γ = 2) has unaligned mass > 1 − α",
-          ex_tpm_c, bool(ex_tpm_c > 1 - cx_alpha))
-z_r = np.append(cx_r, 10.0)
-rec.claim("ex-u-mean-r", "exercise: uniform mean of r over the counterexample's strings plus z (r(z) = 10)",
-          float(z_r.mean()))
-rec.claim("ex-u-mean-a", "exercise: E_A r in the counterexample", float(cx_pa @ cx_r))
-rec.claim("ex-u-rz", "exercise: r(z)", 10.0)
+rec.figure("ex-c-beta", "exercise: β of the example", ex_beta)
+rec.figure("ex-c-gamma", "exercise: γ of the example", ex_gamma)
+rec.figure("ex-c-beta-a", "exercise: β/(1+γ)", ex_beta / (1 + ex_gamma))
+rec.check("ex-c-tpm-u-theta", f"exercise: counterexample at β = {ex_beta:g}: TPM(U), at most 1 − α", ex_tpm_theta,
+          at_most=1 - cx_alpha)
+rec.check("ex-c-tpm-u-contrast", f"exercise: unaligned mass of its contrastive distribution (γ = {ex_gamma:g}), "
+          "above 1 − α", ex_tpm_c, above=1 - cx_alpha)
+z_reward = 10.0
+z_r = np.append(cx_r, z_reward)
+rec.figure("ex-u-mean-r", f"exercise: uniform mean of r over the counterexample's strings plus z (r(z) = {z_reward:g})",
+           z_r.mean())
+rec.figure("ex-u-mean-a", "exercise: E_A r in the counterexample", cx_pa @ cx_r)
+rec.figure("ex-u-rz", "exercise: r(z)", z_reward)
 
-# %%
-print(f"computations took {time.time() - t_start:.1f} s")
+# %% tags=["hide-input"]
 rec.write(results_path)
 rec.table()

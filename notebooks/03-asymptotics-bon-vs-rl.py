@@ -96,21 +96,20 @@ import seaborn as sns
 from IPython.display import display
 from scipy.special import logsumexp
 
-from lmdist.exact import align, bestofn as bon, instances, largedev as ld, tilting
-from lmdist.book import params, plots, results
+from lmdist.book import chapter, params, plots
+from lmdist.exact import align, instances, stats, tilting
+from lmdist.exact import bestofn as bon
 from lmdist.exact import infotheory as it
+from lmdist.exact import largedev as ld
 
-P = params.from_namespace(globals())
-if max(P["neural_ns"]) >= P["n_samples"]:
-    raise params.ParameterError(f"parameter 'neural_ns' = {P['neural_ns']}: every N must be below "
-                                f"n_samples = {P['n_samples']} (a win needs N + 1 samples)")
-if any(n % 16 for n in P["ld_ns"]):
-    raise params.ParameterError(f"parameter 'ld_ns' = {P['ld_ns']}: every n must be a multiple of 16 "
+rec = chapter.start(globals())
+if max(neural_ns) >= n_samples:
+    raise params.ParameterError(f"parameter 'neural_ns' = {neural_ns}: every N must be below "
+                                f"n_samples = {n_samples} (a win needs N + 1 samples)")
+if any(n % 16 for n in ld_ns):
+    raise params.ParameterError(f"parameter 'ld_ns' = {ld_ns}: every n must be a multiple of 16 "
                                 "(so that n x lies on the lattice for x in multiples of 1/16)")
-rec = results.Recorder(chapter="03", title="Asymptotics of alignment: best-of-N vs KL-constrained RL", parameters=P,
-                       source="derived in chapter 03")
-plots.use()
-rng = np.random.default_rng(P["seed"])
+rng = np.random.default_rng(seed)
 SRC = "seed 002 (Yang et al. 2024)"
 t_start = time.time()
 
@@ -180,8 +179,8 @@ def draw_instance(rng, k):
 n_checked = n_beaten = n_slack = 0
 err_budget = err_identity = 0.0
 stab_viol = 0
-for _ in range(P["n_instances"]):
-    lp, r = draw_instance(rng, P["n_strings"])
+for _ in range(n_instances):
+    lp, r = draw_instance(rng, n_strings)
     live = lp > -np.inf
     if np.ptp(r[live]) == 0:
         continue
@@ -195,7 +194,7 @@ for _ in range(P["n_instances"]):
     if b > 0:
         err_budget = max(err_budget, abs(it.kl(phi, lp) - d) / max(1.0, d))
     # random pi on supp p, and perturbations of phi
-    k = P["n_strings"]
+    k = n_strings
     w = np.where(live, rng.gamma(10 ** rng.uniform(-1, 1, size=(40, 1)), size=(40, k)), 0.0)
     with np.errstate(divide="ignore"):
         pis = it.normalize(np.log(w))
@@ -213,15 +212,16 @@ for _ in range(P["n_instances"]):
         dlt, eps = np.maximum(kls - d, 0.0), np.maximum(r_phi - rewards, 0.0)
         stab_viol += int((lhs > dlt + eps / b + 1e-9 * scale).sum())
 
-rec.claim("phi-budget-error", "max relative |KL(phi_Delta||p) - Delta| over random instances with Delta < -log p(A)",
-          err_budget, err_budget < 1e-8, source=SRC)
-rec.claim("phi-feasible-checked", "random feasible pi (KL(pi||p) <= Delta) compared with phi_Delta", n_checked, None, source=SRC)
-rec.claim("phi-beaten", "feasible pi with more reward than phi_Delta (beyond float tolerance)", n_beaten, n_beaten == 0, source=SRC)
-rec.claim("phi-slack", "instances with a slack budget (Delta >= -log p(A): phi_Delta = p(.|A), beta = 0)", n_slack, None, source=SRC)
-rec.claim("stability-identity-error", "max |KL(pi||phi) - [KL(pi||p) - KL(phi||p)] + (E_pi r - E_phi r)/beta| "
-          "in units of 1 + max|r|/beta + max|log p| (< 1e-12)", err_identity, err_identity < 1e-12, source=SRC)
-rec.claim("stability-bound-violations", "pi with KL(pi||phi) > delta + eps/beta (excess KL delta, reward shortfall eps)",
-          stab_viol, stab_viol == 0, source=SRC)
+# %%
+rec.check("phi-budget-error", "max relative |KL(phi_Delta||p) - Delta| over random instances with Delta < -log p(A)",
+          err_budget, below=1e-8, source=SRC)
+rec.figure("phi-feasible-checked", "random feasible pi (KL(pi||p) <= Delta) compared with phi_Delta", n_checked, source=SRC)
+rec.check("phi-beaten", "feasible pi with more reward than phi_Delta (beyond float tolerance)", n_beaten, equals=0, source=SRC)
+rec.figure("phi-slack", "instances with a slack budget (Delta >= -log p(A): phi_Delta = p(.|A), beta = 0)", n_slack, source=SRC)
+rec.check("stability-identity-error", "max |KL(pi||phi) - [KL(pi||p) - KL(phi||p)] + (E_pi r - E_phi r)/beta| "
+          "in units of 1 + max|r|/beta + max|log p|", err_identity, below=1e-12, source=SRC)
+rec.check("stability-bound-violations", "pi with KL(pi||phi) > delta + eps/beta (excess KL delta, reward shortfall eps)",
+          stab_viol, equals=0, source=SRC)
 
 # %% [markdown]
 # Over {glue:text}`phi-feasible-checked` random feasible policies, none had more reward than $\varphi_\Delta$
@@ -262,28 +262,28 @@ r_tok = np.array([0.0, 1.0, 2.0])
 lp_tok = np.log(rng.dirichlet(np.full(3, 2.0)))
 mean_r = float(np.exp(lp_tok) @ r_tok)
 top_kl = -float(lp_tok[2])
-if P["delta"] >= top_kl:
-    raise params.ParameterError(f"parameter 'delta' = {P['delta']}: must be below -log p_top = {top_kl:.4f} of the "
+if delta >= top_kl:
+    raise params.ParameterError(f"parameter 'delta' = {delta}: must be below -log p_top = {top_kl:.4f} of the "
                                 "illustrated model (else phi_Delta is the argmax and best-of-N cannot match it)")
-beta_d = align.beta_for_kl(lp_tok, r_tok, P["delta"])
+beta_d = align.beta_for_kl(lp_tok, r_tok, delta)
 lam_d = 1 / beta_d
 x_d = float(np.exp(align.gibbs(lp_tok, r_tok, beta_d)) @ r_tok)
 n_small = 5
 lp_n, r_n = ld.product_space(lp_tok, r_tok, n_small)
 tilt_err = float(np.max(np.abs(np.exp(align.gibbs(lp_n, r_n, beta_d)) - np.exp(ld.product_space(align.gibbs(lp_tok, r_tok, beta_d), r_tok, n_small)[0]))))
 kl_n = it.kl(align.gibbs(lp_n, r_n, beta_d), lp_n)
-rec.claim("tok-probs", "the illustrated per-token probabilities p(0), p(1), p(2)", np.exp(lp_tok).round(4).tolist(), None)
-rec.claim("beta-delta", "beta of phi_Delta (per-token budget Delta)", beta_d, None)
-rec.claim("x-delta", "per-token reward x_Delta of phi_Delta", x_d, None)
-rec.claim("mean-r", "per-token mean reward E_p r", mean_r, None)
-rec.claim("memoryless-tilt-error", f"max |phi_beta(y) - prod_i p_(1/beta)(y_i)| over V^{n_small}", tilt_err, tilt_err < 1e-14)
-rec.claim("memoryless-kl-additive", f"|KL(phi_beta||p) - n Delta| on V^{n_small}", abs(kl_n - n_small * P["delta"]),
-          abs(kl_n - n_small * P["delta"]) < 1e-9)
-rec.claim("rate-at-x-delta", "|I(x_Delta) - Delta|", abs(ld.rate_function(lp_tok, r_tok, x_d) - P["delta"]),
-          abs(ld.rate_function(lp_tok, r_tok, x_d) - P["delta"]) < 1e-9)
+kl_additive_err = abs(kl_n - n_small * delta)
+rate_err = abs(ld.rate_function(lp_tok, r_tok, x_d) - delta)
+rec.figure("tok-probs", "the illustrated per-token probabilities p(0), p(1), p(2)", np.exp(lp_tok).round(4).tolist())
+rec.figure("beta-delta", "beta of phi_Delta (per-token budget Delta)", beta_d)
+rec.figure("x-delta", "per-token reward x_Delta of phi_Delta", x_d)
+rec.figure("mean-r", "per-token mean reward E_p r", mean_r)
+rec.check("memoryless-tilt-error", f"max |phi_beta(y) - prod_i p_(1/beta)(y_i)| over V^{n_small}", tilt_err, below=1e-14)
+rec.check("memoryless-kl-additive", f"|KL(phi_beta||p) - n Delta| on V^{n_small}", kl_additive_err, below=1e-9)
+rec.check("rate-at-x-delta", "|I(x_Delta) - Delta|", rate_err, below=1e-9)
 
 # %% [markdown]
-# With $p=${glue:text}`tok-probs` and $\Delta=${glue:text}`delta-value:g` per token, $\beta=${glue:text}`beta-delta:.4f`
+# With $p=${glue:text}`tok-probs` and $\Delta=${glue:text}`param-delta:g` per token, $\beta=${glue:text}`beta-delta:.4f`
 # and the per-token reward rises from $\mathbb E_p r=${glue:text}`mean-r:.4f` to $x_\Delta=${glue:text}`x-delta:.4f`.
 # On $\{0,1,2\}^{5}$ the tilt factorises to {glue:text}`memoryless-tilt-error:.2g`, its KL is $5\Delta$ to
 # {glue:text}`memoryless-kl-additive:.2g`, and $I(x_\Delta)=\Delta$ to {glue:text}`rate-at-x-delta:.2g`.
@@ -316,8 +316,7 @@ rec.claim("rate-at-x-delta", "|I(x_Delta) - Delta|", abs(ld.rate_function(lp_tok
 # (`largedev.sum_distribution`), for $n$ up to {glue:text}`ld-n-max`.
 
 # %%
-rec.claim("delta-value", "per-token KL budget Delta", P["delta"], None)
-ns_ld = P["ld_ns"]
+ns_ld = ld_ns
 a_lat, h_lat, _ = ld.lattice(r_tok)
 laws = ld.sum_distribution(lp_tok, r_tok, ns_ld)
 xs_grid = np.linspace(mean_r, 2.0, 200)[1:]
@@ -332,11 +331,12 @@ for n in ns_ld:
     cher_pts += int(up.sum())
     cher_viol += int((-tails / n < ld.rate_function(lp_tok, r_tok, xj[up]) - 1e-12).sum())
 top_gap = max(abs(-ld.log_tail(laws[n], a_lat, h_lat, n, 2.0) / n - top_kl) for n in ns_ld)
-rec.claim("ld-n-max", "largest length n of the exact tails", max(ns_ld), None)
-rec.claim("chernoff-points", "(n, x) lattice points with x > E r checked against Chernoff's bound", cher_pts, None)
-rec.claim("chernoff-violations", "points where -(1/n) log P(R_n >= n x) < I(x) (Chernoff: never)", cher_viol, cher_viol == 0)
-rec.claim("top-gap", "max over n of |-(1/n) log P(R_n >= n max r) - I(max r)| (exactly 0 in theory)", top_gap, top_gap < 1e-12)
+rec.figure("ld-n-max", "largest length n of the exact tails", max(ns_ld))
+rec.figure("chernoff-points", "(n, x) lattice points with x > E r checked against Chernoff's bound", cher_pts)
+rec.check("chernoff-violations", "points where -(1/n) log P(R_n >= n x) < I(x) (Chernoff: never)", cher_viol, equals=0)
+rec.check("top-gap", "max over n of |-(1/n) log P(R_n >= n max r) - I(max r)| (exactly 0 in theory)", top_gap, below=1e-12)
 
+# %%
 # Bahadur-Rao on a fixed model (so the check is the same for every seed)
 lp_br = np.log([0.5, 0.3, 0.2])
 xs_br = [1.0, 1.25, 1.5, 1.75]
@@ -348,13 +348,14 @@ for n in ns_ld:
         br_rows.append(dict(n=n, x=x, gap=exact - ld.rate_function(lp_br, r_tok, x),
                             n_log_ratio=n * abs(exact - ld.bahadur_rao(lp_br, r_tok, x, n)) * n))
 br = pd.DataFrame(br_rows)
-rec.claim("br-n2-error", "fixed model p = (0.5, 0.3, 0.2): max over n and x of n |log P(R_n >= nx) - log P_BR| "
-          "(bounded: the O(1/n) relative error of Bahadur-Rao; < 10)", float(br.n_log_ratio.max()), bool(br.n_log_ratio.max() < 10),
+rec.check("br-n2-error", "fixed model p = (0.5, 0.3, 0.2): max over n and x of n |log P(R_n >= nx) - log P_BR| "
+          "(bounded: the O(1/n) relative error of Bahadur-Rao)", float(br.n_log_ratio.max()), below=10,
           source="Bahadur & Rao 1960")
 last = br[br.n == max(ns_ld)]
-rec.claim("br-gap-over-logn", "fixed model, largest n: min and max over x of gap / ((log n)/(2n))",
-          [float((last.gap / (np.log(last.n) / (2 * last.n))).min()), float((last.gap / (np.log(last.n) / (2 * last.n))).max())], None)
+rec.figure("br-gap-over-logn", "fixed model, largest n: min and max over x of gap / ((log n)/(2n))",
+           [float((last.gap / (np.log(last.n) / (2 * last.n))).min()), float((last.gap / (np.log(last.n) / (2 * last.n))).max())])
 
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 ax = axes[0]
 ax.plot(xs_grid, rate, color="k", lw=2, label="$I(x)$ (Legendre)")
@@ -400,8 +401,8 @@ xb = np.linspace(r01[0], r01[1], 101)
 num = ld.rate_function(np.log([1 - p1, p1]), r01, xb)
 closed = ld.binary_rate_function(p1, r01[0], r01[1], xb)
 bin_err = float(np.max(np.abs(num - closed)))
-rec.claim("binary-rate-error", "two tokens: max |I_numerical(x) - binary KL(theta || p1)| over 101 points of [r0, r1]",
-          bin_err, bin_err < 1e-9)
+rec.check("binary-rate-error", "two tokens: max |I_numerical(x) - binary KL(theta || p1)| over 101 points of [r0, r1]",
+          bin_err, below=1e-9)
 
 # %% [markdown]
 # The two agree to {glue:text}`binary-rate-error:.2g`.
@@ -421,9 +422,9 @@ rec.claim("binary-rate-error", "two tokens: max |I_numerical(x) - binary KL(thet
 lp_phi = tilting.tilt(lp_tok, r_tok, lam_d)
 xs_in = np.linspace(0.05, 1.95, 39)
 tilted_err = float(np.max(np.abs(ld.rate_function(lp_phi, r_tok, xs_in)
-                                  - (ld.rate_function(lp_tok, r_tok, xs_in) - P["delta"] - lam_d * (xs_in - x_d)))))
-rec.claim("tilted-rate-error", "max |I_phi(x) - (I(x) - Delta - lam_Delta (x - x_Delta))| over 39 points of (0, 2)",
-          tilted_err, tilted_err < 1e-8)
+                                  - (ld.rate_function(lp_tok, r_tok, xs_in) - delta - lam_d * (xs_in - x_d)))))
+rec.check("tilted-rate-error", "max |I_phi(x) - (I(x) - Delta - lam_Delta (x - x_Delta))| over 39 points of (0, 2)",
+          tilted_err, below=1e-8)
 
 # %% [markdown]
 # The identity holds to {glue:text}`tilted-rate-error:.2g`.
@@ -450,17 +451,19 @@ c_tok = float(logsumexp(r_tok))
 n_big = max(ns_ld)
 vals = n_big * a_lat + h_lat * np.arange(len(laws[n_big]))
 lams = np.linspace(-2, 2, 41)
-scgf = np.array([logsumexp(laws[n_big] + l * vals) / n_big for l in lams])
-renyi_form = np.array([l * c_tok - l * ld.renyi_cross_entropy(lp_tok, q_tok, 1 + l) if l != 0 else 0.0 for l in lams])
+scgf = np.array([logsumexp(laws[n_big] + lam * vals) / n_big for lam in lams])
+renyi_form = np.array([lam * c_tok - lam * ld.renyi_cross_entropy(lp_tok, q_tok, 1 + lam) if lam != 0 else 0.0
+                       for lam in lams])
 renyi_err = float(np.max(np.abs(scgf - renyi_form)))
-rec.claim("renyi-scgf-error", f"max over lambda in [-2, 2] of |(1/n) log E exp(lambda R_n) - lambda(c - H_(1+lambda)(p, q))| at n = {n_big}",
-          renyi_err, renyi_err < 1e-9, source=SRC)
+rec.check("renyi-scgf-error", f"max over lambda in [-2, 2] of |(1/n) log E exp(lambda R_n) - lambda(c - H_(1+lambda)(p, q))| at n = {n_big}",
+          renyi_err, below=1e-9, source=SRC)
 mean_n = float(np.exp(laws[n_big]) @ vals) / n_big
 var_n = float(np.exp(laws[n_big]) @ (vals - n_big * mean_n) ** 2) / n_big
 ce_err = abs(mean_n - (c_tok - it.cross_entropy(lp_tok, q_tok)))
 var_err = abs(var_n - tilting.tilted_variance(lp_tok, r_tok, 0.0))
-rec.claim("scaled-mean-error", "|E R_n / n - (c - H(p, q))| (first scaled cumulant = c minus the cross entropy)", ce_err, ce_err < 1e-9, source=SRC)
-rec.claim("scaled-var-error", "|Var R_n / n - Lambda''(0)| (second scaled cumulant)", var_err, var_err < 1e-8, source=SRC)
+rec.check("scaled-mean-error", "|E R_n / n - (c - H(p, q))| (first scaled cumulant = c minus the cross entropy)", ce_err,
+          below=1e-9, source=SRC)
+rec.check("scaled-var-error", "|Var R_n / n - Lambda''(0)| (second scaled cumulant)", var_err, below=1e-8, source=SRC)
 
 # %% [markdown]
 # At $n=${glue:text}`ld-n-max` the scaled CGF matches the Rényi form to {glue:text}`renyi-scgf-error:.2g`; the
@@ -505,10 +508,10 @@ rec.claim("scaled-var-error", "|Var R_n / n - Lambda''(0)| (second scaled cumula
 # the bound grows like $\log N$. Checks on random instances (with ties half the time):
 
 # %%
-viol_sum = viol_bound = viol_dinf = viol_win = viol_strict = 0
+viol_bound = viol_dinf = viol_win = viol_strict = 0
 max_sum_err = 0.0
-for _ in range(P["n_instances"]):
-    lp, r = draw_instance(rng, P["n_strings"])
+for _ in range(n_instances):
+    lp, r = draw_instance(rng, n_strings)
     for n in (1, 2, 3, 7, 50, int(rng.integers(2, 10**6))):
         lq = bon.best_of_n(lp, r, n)
         max_sum_err = max(max_sum_err, abs(float(logsumexp(lq))))
@@ -519,14 +522,16 @@ for _ in range(P["n_instances"]):
         viol_dinf += int(kl > bon.renyi_inf_bound(lp, r, n) + 1e-10)
         s, w = bon.win_rates(lp, r, n)
         viol_win += int(not (s <= n / (n + 1) + 1e-12 <= w + 2e-12))
-rec.claim("bon-sum-error", "max |log sum_y P(BoN = y)| over random instances and N", max_sum_err, max_sum_err < 1e-9)
-rec.claim("bon-bound-violations", "(instance, N) with KL(BoN||p) > log N - (N-1)/N", viol_bound, viol_bound == 0)
-rec.claim("bon-strict-violations", "(instance, N >= 2) with KL(BoN||p) = log N - (N-1)/N (the bound is strict)", viol_strict, viol_strict == 0)
-rec.claim("bon-dinf-violations", "(instance, N) with KL(BoN||p) > log((1-(1-p_top)^N)/p_top)", viol_dinf, viol_dinf == 0)
-rec.claim("bon-win-violations", "(instance, N) violating P(>) <= N/(N+1) <= P(>=)", viol_win, viol_win == 0)
+rec.check("bon-sum-error", "max |log sum_y P(BoN = y)| over random instances and N", max_sum_err, below=1e-9)
+rec.check("bon-bound-violations", "(instance, N) with KL(BoN||p) > log N - (N-1)/N", viol_bound, equals=0)
+rec.check("bon-strict-violations", "(instance, N >= 2) with KL(BoN||p) = log N - (N-1)/N (the bound is strict)", viol_strict,
+          equals=0)
+rec.check("bon-dinf-violations", "(instance, N) with KL(BoN||p) > log((1-(1-p_top)^N)/p_top)", viol_dinf, equals=0)
+rec.check("bon-win-violations", "(instance, N) violating P(>) <= N/(N+1) <= P(>=)", viol_win, equals=0)
 
+# %%
 # the figure: a coarse instance (ties), a fine one (many light atoms)
-ns_b = np.array(P["bon_ns"], dtype=float)
+ns_b = np.array(bon_ns, dtype=float)
 k_fine = 4096
 inst = {"coarse: 6 levels (ties)": (np.log(rng.dirichlet(np.ones(12))), rng.integers(0, 6, 12).astype(float)),
         f"fine: {k_fine} equal atoms": (np.full(k_fine, -math.log(k_fine)), rng.permutation(k_fine).astype(float))}
@@ -537,12 +542,14 @@ for name, (lp, r) in inst.items():
                          bound=bon.kl_bound(n)))
 bdf = pd.DataFrame(rows)
 coarse = bdf[bdf.instance.str.startswith("coarse")]
-rec.claim("bon-coarse-kl-at-max-n", "coarse instance: KL(BoN||p) at the largest N", float(coarse.kl.iloc[-1]), None)
-rec.claim("bon-coarse-bound-at-max-n", "coarse instance: log N - (N-1)/N at the largest N", float(coarse.bound.iloc[-1]), None)
+rec.figure("bon-ns-max", "largest N of the figure", int(max(bon_ns)))
+rec.figure("bon-coarse-kl-at-max-n", "coarse instance: KL(BoN||p) at the largest N", float(coarse.kl.iloc[-1]))
+rec.figure("bon-coarse-bound-at-max-n", "coarse instance: log N - (N-1)/N at the largest N", float(coarse.bound.iloc[-1]))
 fine = bdf[bdf.instance.str.startswith("fine")]
 fine_gap = float((fine.bound - fine.kl)[fine.N <= 64].max())
-rec.claim("bon-fine-gap", f"fine instance ({k_fine} equal atoms): max over N <= 64 of bound - KL", fine_gap, None)
+rec.figure("bon-fine-gap", f"fine instance ({k_fine} equal atoms): max over N <= 64 of bound - KL", fine_gap)
 
+# %%
 fig, ax = plt.subplots()
 for (name, sub), col in zip(bdf.groupby("instance", sort=False), [plots.ROLE["aligned"], plots.ROLE["other"]]):
     ax.plot(sub.N, sub.kl, "o-", color=col, label=f"KL(BoN‖p), {name}")
@@ -557,14 +564,10 @@ plt.show()
 # (largest gap {glue:text}`bon-fine-gap:.2g` nats for $N\le64$) until $N$ approaches the number of atoms; with six
 # reward levels (green) it bends away at once and saturates at $-\log p_{\rm top}$, under the dotted $D_\infty$
 # bound: at $N=${glue:text}`bon-ns-max` it is {glue:text}`bon-coarse-kl-at-max-n:.3f` nats against the quoted
-# {glue:text}`bon-coarse-bound-at-max-n:.3f`. On {glue:text}`n-instances-value` random instances (six values of
+# {glue:text}`bon-coarse-bound-at-max-n:.3f`. On {glue:text}`param-n_instances` random instances (six values of
 # $N$ each): sums to 1 within {glue:text}`bon-sum-error:.2g`; bound violations {glue:text}`bon-bound-violations`,
 # equality cases {glue:text}`bon-strict-violations`, $D_\infty$ violations {glue:text}`bon-dinf-violations`,
 # win-rate inequality violations {glue:text}`bon-win-violations`.
-
-# %%
-rec.claim("bon-ns-max", "largest N of the figure", int(max(P["bon_ns"])), None)
-rec.claim("n-instances-value", "random finite instances per check", P["n_instances"], None)
 
 # %% [markdown]
 # ## Best-of-$e^{n\Delta}$ against $\varphi_\Delta$
@@ -598,51 +601,56 @@ rec.claim("n-instances-value", "random finite instances per check", P["n_instanc
 # $N$ up changes $\log N$ by less than $1/N$). `bestofn.log_bon_levels` works with $\log N$, so $N=e^{200}$ is no problem.
 
 # %%
-ns_c = P["conv_ns"]
+ns_c = conv_ns
 laws_c = ld.sum_distribution(lp_tok, r_tok, ns_c)
 crow = []
 for n in ns_c:
     lpmf = laws_c[n]
     vals = n * a_lat + h_lat * np.arange(len(lpmf))
-    lpi = bon.log_bon_levels(lpmf, log_n=n * P["delta"])
+    lpi = bon.log_bon_levels(lpmf, log_n=n * delta)
     lphi = it.normalize(lpmf + lam_d * vals)
-    kl_bp = float(it.kl(lpi, lpmf))
-    kl_bphi = float(it.kl(lpi, lphi))
+    kl_bp = it.kl(lpi, lpmf)
+    kl_bphi = it.kl(lpi, lphi)
     r_b, r_phi = float(np.exp(lpi) @ vals) / n, float(np.exp(lphi) @ vals) / n
-    ident = kl_bp - n * P["delta"] + lam_d * n * (x_d - r_b)
-    crow.append(dict(n=n, reward_bon=r_b, reward_phi=r_phi, gap=x_d - r_b, kl_bon_p=kl_bp, kl_phi_p=float(it.kl(lphi, lpmf)),
-                     kl_bon_phi=kl_bphi, kl_per_token=kl_bphi / n, bound=lam_d * (x_d - r_b) + math.expm1(-n * P["delta"]) / n,
-                     ident_err=abs(kl_bphi - ident), quoted_gap=bon.kl_bound(log_n=n * P["delta"]) - kl_bp))
+    ident = kl_bp - n * delta + lam_d * n * (x_d - r_b)
+    crow.append(dict(n=n, reward_bon=r_b, reward_phi=r_phi, gap=x_d - r_b, kl_bon_p=kl_bp, kl_phi_p=it.kl(lphi, lpmf),
+                     kl_bon_phi=kl_bphi, kl_per_token=kl_bphi / n, bound=lam_d * (x_d - r_b) + math.expm1(-n * delta) / n,
+                     ident_err=abs(kl_bphi - ident), quoted_gap=bon.kl_bound(log_n=n * delta) - kl_bp))
 cv = pd.DataFrame(crow)
 display(cv.round(5))
+
+# %%
 phi_err = float(np.max(np.abs(cv.reward_phi - x_d)))
-phi_kl_err = float(np.max(np.abs(cv.kl_phi_p - cv.n * P["delta"]) / cv.n))
-rec.claim("conv-phi-reward-error", "max over n of |E_phi R_n / n - x_Delta| (exact on the lattice)", phi_err, phi_err < 1e-9, source=SRC)
-rec.claim("conv-phi-kl-error", "max over n of |KL(phi||p)/n - Delta|", phi_kl_err, phi_kl_err < 1e-9, source=SRC)
-rec.claim("conv-identity-error", "max over n of |KL(BoN||phi) - [KL(BoN||p) - n Delta + lam n (x_Delta - r_BoN)]|",
-          float(cv.ident_err.max()), bool(cv.ident_err.max() < 1e-8 * max(ns_c)), source=SRC)
-rec.claim("conv-bound-violations", "n with KL(BoN||phi)/n > lam (x_Delta - r_BoN/n) - (N-1)/(nN)",
-          int((cv.kl_per_token > cv.bound + 1e-12).sum()), bool((cv.kl_per_token <= cv.bound + 1e-12).all()), source=SRC)
+phi_kl_err = float(np.max(np.abs(cv.kl_phi_p - cv.n * delta) / cv.n))
+ident_err = float(cv.ident_err.max())
+rec.check("conv-phi-reward-error", "max over n of |E_phi R_n / n - x_Delta| (exact on the lattice)", phi_err, below=1e-9, source=SRC)
+rec.check("conv-phi-kl-error", "max over n of |KL(phi||p)/n - Delta|", phi_kl_err, below=1e-9, source=SRC)
+rec.check("conv-identity-error", "max over n of |KL(BoN||phi) - [KL(BoN||p) - n Delta + lam n (x_Delta - r_BoN)]|",
+          ident_err, below=1e-8 * max(ns_c), source=SRC)
+rec.check("conv-bound-violations", "n with KL(BoN||phi)/n > lam (x_Delta - r_BoN/n) - (N-1)/(nN)",
+          int((cv.kl_per_token > cv.bound + 1e-12).sum()), equals=0, source=SRC)
 big = cv[cv.n >= 16]
-rec.claim("conv-gap-decreasing", "x_Delta - r_BoN/n and KL(BoN||phi)/n both decrease along the n grid (n >= 16)",
-          bool(np.all(np.diff(big.gap) < 0) and np.all(np.diff(big.kl_per_token) < 0)),
-          bool(np.all(np.diff(big.gap) < 0) and np.all(np.diff(big.kl_per_token) < 0)), source=SRC)
+rec.check("conv-gap-decreasing", "x_Delta - r_BoN/n and KL(BoN||phi)/n both decrease along the n grid (n >= 16)",
+          bool(np.all(np.diff(big.gap) < 0) and np.all(np.diff(big.kl_per_token) < 0)), equals=True, source=SRC)
+rec.check("conv-kl-growing", "KL(BoN||phi) increases along the n grid (n >= 16): not -> 0",
+          bool(np.all(np.diff(big.kl_bon_phi) > 0)), equals=True, source=SRC)
+
+# %%
 n_max_c = max(ns_c)
 lastc = cv.iloc[-1]
-rec.claim("conv-n-max", "largest n of the comparison", n_max_c, None)
-rec.claim("conv-reward-gap", "x_Delta - E_BoN R_n / n at the largest n", float(lastc.gap), None, source=SRC)
-rec.claim("conv-gap-scaled", "lam_Delta n (x_Delta - r_BoN/n) / log n at the largest n (-> 1/2)",
-          float(lam_d * lastc.n * lastc.gap / math.log(lastc.n)), None, source=SRC)
-rec.claim("conv-kl-per-token", "KL(BoN||phi)/n at the largest n", float(lastc.kl_per_token), None, source=SRC)
-rec.claim("conv-kl", "KL(BoN||phi) at the largest n (grows like (1/2) log n)", float(lastc.kl_bon_phi), None, source=SRC)
+rec.figure("conv-n-max", "largest n of the comparison", n_max_c)
+rec.figure("conv-reward-gap", "x_Delta - E_BoN R_n / n at the largest n", float(lastc.gap), source=SRC)
+rec.figure("conv-gap-scaled", "lam_Delta n (x_Delta - r_BoN/n) / log n at the largest n (-> 1/2)",
+           float(lam_d * lastc.n * lastc.gap / math.log(lastc.n)), source=SRC)
+rec.figure("conv-kl-per-token", "KL(BoN||phi)/n at the largest n", float(lastc.kl_per_token), source=SRC)
+rec.figure("conv-kl", "KL(BoN||phi) at the largest n (grows like (1/2) log n)", float(lastc.kl_bon_phi), source=SRC)
 prev = cv.iloc[-2]
 slope = float((lastc.kl_bon_phi - prev.kl_bon_phi) / math.log(lastc.n / prev.n))
-rec.claim("conv-kl-slope", "d KL(BoN||phi) / d log n between the two largest n (-> 1/2)", slope, None, source=SRC)
-rec.claim("conv-kl-growing", "KL(BoN||phi) increases along the n grid (n >= 16): not -> 0",
-          bool(np.all(np.diff(big.kl_bon_phi) > 0)), bool(np.all(np.diff(big.kl_bon_phi) > 0)), source=SRC)
-rec.claim("conv-quoted-gap", "log N - (N-1)/N - KL(BoN||p) at the largest n (the quoted formula's error, nats)",
-          float(lastc.quoted_gap), None)
+rec.figure("conv-kl-slope", "d KL(BoN||phi) / d log n between the two largest n (-> 1/2)", slope, source=SRC)
+rec.figure("conv-quoted-gap", "log N - (N-1)/N - KL(BoN||p) at the largest n (the quoted formula's error, nats)",
+           float(lastc.quoted_gap))
 
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 ax = axes[0]
 ax.plot(cv.n, cv.gap, "o-", color=plots.ROLE["aligned"], label=r"$x_\Delta-\frac{1}{n}\mathbb{E}_{\rm BoN}R_n$")
@@ -659,7 +667,7 @@ plt.show()
 
 # %% [markdown]
 # **Figure: convergence of BoN to $\varphi_\Delta$.** Best-of-$e^{n\Delta}$ on the memoryless model, $\Delta=$
-# {glue:text}`delta-value:g` nats per token, computed exactly on the reward lattice for $n$ up to
+# {glue:text}`param-delta:g` nats per token, computed exactly on the reward lattice for $n$ up to
 # {glue:text}`conv-n-max`. Left: the per-token reward gap (green) follows $\frac{\log n}{2n\lambda_\Delta}$ (dashed) —
 # at the largest $n$, $\lambda_\Delta n\,\mathrm{gap}/\log n=${glue:text}`conv-gap-scaled:.3f` (→ ½) — and
 # $\frac1n\mathrm{KL}(\mathrm{BoN}\|\varphi_\Delta)$ (orange) falls with it, to {glue:text}`conv-kl-per-token:.2g`. Right: the
@@ -692,43 +700,36 @@ plt.show()
 # the theorem holds.
 
 # %%
-import torch
-
 from lmdist.lm import data, models, rewards, sampling
 
-torch.set_num_threads(2)
 t_neural = time.time()
-lm, tok = models.load_lm(P["model"], device=P["device"])
-prompts = data.prompts(P["n_prompts"], P["prompt_tokens"], tok, split="test", seed=P["seed"])
-comps = sampling.sample(lm, tok, prompts, P["n_samples"], P["max_new_tokens"], seed=P["seed"],
-                        batch_size=128, device=P["device"], progress=False)
+lm, tok = models.load_lm(model, device=device)
+prompts = data.prompts(n_prompts, prompt_tokens, tok, split="test", seed=seed)
+comps = sampling.sample(lm, tok, prompts, n_samples, max_new_tokens, seed=seed,
+                        batch_size=128, device=device, progress=False)
 reward_fn = rewards.sentiment()
-rr = reward_fn([c.prompt for c in comps], [c.text for c in comps]).reshape(P["n_prompts"], P["n_samples"])
-texts = np.array([c.text for c in comps], dtype=object).reshape(P["n_prompts"], P["n_samples"])
-lpm = np.array([c.logprob_model for c in comps]).reshape(P["n_prompts"], P["n_samples"])
+rr = reward_fn([c.prompt for c in comps], [c.text for c in comps]).reshape(n_prompts, n_samples)
+texts = np.array([c.text for c in comps], dtype=object).reshape(n_prompts, n_samples)
+lpm = np.array([c.logprob_model for c in comps]).reshape(n_prompts, n_samples)
 tie_frac = float(np.mean([1 - len(set(row)) / len(row) for row in texts]))
 print(f"neural part: {time.time() - t_neural:.1f} s to load, sample and score")
-rec.claim("neural-tie-fraction", "fraction of duplicate completions among the K samples of a prompt (ties)", tie_frac, None)
-rec.claim("neural-max-string-prob", "largest p(y|x) of any sampled completion", float(np.exp(lpm.max())), None)
-rec.claim("neural-prior-reward", "mean reward of the prior", float(rr.mean()), None)
+rec.figure("neural-tie-fraction", "fraction of duplicate completions among the K samples of a prompt (ties)", tie_frac)
+rec.figure("neural-max-string-prob", "largest p(y|x) of any sampled completion", float(np.exp(lpm.max())))
+rec.figure("neural-prior-reward", "mean reward of the prior", float(rr.mean()))
 
-boot = np.random.default_rng(P["seed"] + 1).integers(0, P["n_prompts"], size=(P["n_boot"], P["n_prompts"]))
+# %% [markdown]
+# One set of bootstrap resamples of the prompts serves every estimate below, so their intervals are paired.
 
-
-def with_interval(per_prompt):
-    v = np.asarray(per_prompt)
-    bs = v[boot].mean(1)
-    return float(v.mean()), float(np.quantile(bs, 0.025)), float(np.quantile(bs, 0.975))
-
-
+# %%
+boot = stats.bootstrap_corpora(np.random.default_rng(seed + 1), n_prompts, n_boot, n_prompts)
 brows = []
-alpha_side = 1e-4 / (2 * len(P["neural_ns"]))
+alpha_side = 1e-4 / (2 * len(neural_ns))
 win_ok = True
-for n in P["neural_ns"]:
-    rew = with_interval([bon.max_of_subsets(row, n) for row in rr])
+for n in neural_ns:
+    rew = stats.percentile_bootstrap([bon.max_of_subsets(row, n) for row in rr], boot)
     wr = np.array([bon.win_rate_ustat(row, n) for row in rr])
-    m = P["n_prompts"] * (P["n_samples"] // (n + 1))
-    t = math.sqrt(math.log(1 / alpha_side) / (2 * m))
+    # a win is a kernel of order N + 1 (N samples and one opponent) on the K samples of each prompt
+    t = stats.hoeffding_ustat_deviation(n_samples, n + 1, alpha_side, n_groups=n_prompts)
     s_hat, w_hat = float(wr[:, 0].mean()), float(wr[:, 1].mean())
     ok = (s_hat - t <= n / (n + 1)) and (n / (n + 1) <= w_hat + t)
     win_ok &= ok
@@ -738,41 +739,44 @@ nb = pd.DataFrame(brows)
 display(nb.round(4))
 # Reported, not checked: with distinct rewards the U-statistic equals N/(N+1) exactly, so only ties could
 # make this false; a check that (almost) cannot fail is no check.
-rec.claim("neural-win-consistent", "for every N: strict-win estimate - t <= N/(N+1) <= weak-win estimate + t "
-          "(Hoeffding for U-statistics, 1e-4; reacts only to ties)", bool(win_ok), None, source=SRC)
-rec.claim("neural-win-rates", "estimated P(r(BoN) > r(Y')) for each N", nb.win_strict.round(4).tolist(), None)
-rec.claim("neural-bon-rewards", "best-of-N mean reward for each N (U-statistic)", nb.reward.round(4).tolist(), None,
-          interval=None)
+rec.figure("neural-win-consistent", "for every N: strict-win estimate - t <= N/(N+1) <= weak-win estimate + t "
+           "(Hoeffding for U-statistics, 1e-4; reacts only to ties)", bool(win_ok), source=SRC)
+rec.figure("neural-win-rates", "estimated P(r(BoN) > r(Y')) for each N", nb.win_strict.round(4).tolist())
+rec.figure("neural-bon-rewards", "best-of-N mean reward for each N (U-statistic)", nb.reward.round(4).tolist())
 
-betas = np.geomspace(0.05, 20.0, P["n_betas"])
+# %%
+betas = np.geomspace(0.05, 20.0, n_betas)
 srows = []
 for b in betas:
     est = [bon.snis(row, b) for row in rr]
-    rew = with_interval([e.reward for e in est])
-    klv = with_interval([e.kl for e in est])
+    rew = stats.percentile_bootstrap([e.reward for e in est], boot)
+    klv = stats.percentile_bootstrap([e.kl for e in est], boot)
     srows.append(dict(beta=b, reward=rew[0], r_lo=rew[1], r_hi=rew[2], kl=klv[0], kl_lo=klv[1], kl_hi=klv[2],
                       ess=float(np.mean([e.ess for e in est]))))
 sn = pd.DataFrame(srows)
 display(sn.round(4))
+
+# %%
 # phi at the KL of best-of-N's bound: interpolate the SNIS curve (KL decreasing in beta)
 order = np.argsort(sn.kl.values)
 match = [float(np.interp(k, sn.kl.values[order], sn.reward.values[order])) if k <= sn.kl.max() else float("nan")
          for k in nb.kl]
 nb["phi_reward_at_same_kl"] = match
 cmp_rows = nb.dropna(subset=["phi_reward_at_same_kl"])
-rec.claim("neural-phi-minus-bon", "SNIS reward of phi minus BoN reward at the same KL (log N - (N-1)/N), for each N with KL <= max SNIS KL",
-          (cmp_rows.phi_reward_at_same_kl - cmp_rows.reward).round(4).tolist(), None)
-rec.claim("neural-snis-max-kl", "largest SNIS KL estimate on the beta grid (bounded by log K)", float(sn.kl.max()), None)
-rec.claim("neural-log-k", "log K, the ceiling of any SNIS KL estimate from K samples", math.log(P["n_samples"]), None)
-rec.claim("neural-min-ess", "smallest mean ESS over the beta grid", float(sn.ess.min()), None)
+rec.figure("neural-phi-minus-bon", "SNIS reward of phi minus BoN reward at the same KL (log N - (N-1)/N), for each N with KL <= max SNIS KL",
+           (cmp_rows.phi_reward_at_same_kl - cmp_rows.reward).round(4).tolist())
+rec.figure("neural-snis-max-kl", "largest SNIS KL estimate on the beta grid (bounded by log K)", float(sn.kl.max()))
+rec.figure("neural-log-k", "log K, the ceiling of any SNIS KL estimate from K samples", math.log(n_samples))
+rec.figure("neural-min-ess", "smallest mean ESS over the beta grid", float(sn.ess.min()))
 
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 ax = axes[0]
 ax.errorbar(nb.kl, nb.reward, yerr=[nb.reward - nb.lo, nb.hi - nb.reward], fmt="o-", color=plots.ROLE["aligned"],
             capsize=3, label="best-of-N (KL: the bound)")
 ax.errorbar(sn.kl, sn.reward, xerr=[sn.kl - sn.kl_lo, sn.kl_hi - sn.kl], yerr=[sn.reward - sn.r_lo, sn.r_hi - sn.reward],
             fmt="s-", color=plots.ROLE["other"], capsize=2, label=r"$\phi_\beta$ by SNIS")
-ax.axvline(math.log(P["n_samples"]), ls=":", color="k", lw=1, label="log K (SNIS ceiling)")
+ax.axvline(math.log(n_samples), ls=":", color="k", lw=1, label="log K (SNIS ceiling)")
 ax.set(xlabel="KL to the prior (nats)", ylabel="mean reward (log-odds positive)", title="Reward vs KL, neural prior")
 ax.legend(fontsize=7)
 ax = axes[1]
@@ -851,7 +855,7 @@ plt.show()
 # first hypothesis holds only up to a bounded constant — the quoted formula's error above — which changes $c$.)
 # ```
 
-# %%
+# %% tags=["hide-input"]
 print(f"computations took {time.time() - t_start:.1f} s")
 rec.write(results_path)
 rec.table()

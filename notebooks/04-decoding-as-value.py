@@ -115,26 +115,20 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from IPython.display import display
 from scipy import stats
 from scipy.special import logsumexp
 
-from lmdist.exact import adaptors as ad
+from lmdist.book import chapter, params, plots
 from lmdist.exact import decoding as dc
-from lmdist.exact import instances
 from lmdist.exact import infotheory as it
-from lmdist.book import params, plots, results
-from lmdist.exact import strings
+from lmdist.exact import instances, strings
 
-P = params.from_namespace(globals())
-rec = results.Recorder(chapter="04", title="Decoding as optimising an action-state value", parameters=P,
-                       source="derived in chapter 04")
-plots.use()
-rng = np.random.default_rng(P["seed"])
+rec = chapter.start(globals())
+rng = np.random.default_rng(seed)
 SRC = "seed 003 §3"
 SRC_KL = "Chang et al. 2023 (arXiv 2306.01286), code google-research/kl_guided_sampling"
-if 1.0 not in P["temperatures"]:
+if 1.0 not in temperatures:
     raise params.ParameterError("parameter 'temperatures' must include 1.0 (the pretrained model itself)")
 t_start = time.time()
 
@@ -228,7 +222,7 @@ t_start = time.time()
 # ### Checking the closed forms
 #
 # For each algorithm we draw random next-token instances broadly — vocabulary sizes $2$ to
-# {glue:text}`vocab-max`, Dirichlet rows with concentration log-uniform over $[0.05,5]$, each token an exact
+# {glue:text}`param-vocab_max`, Dirichlet rows with concentration log-uniform over $[0.05,5]$, each token an exact
 # zero with probability `instances.HOLE_PROB` $=0.1$, discriminator probabilities uniform on $(0,1)$ with a random top-$k$ restriction,
 # knobs log-uniform over $[10^{-2},10^{1}]$ — and check two things. First the identity of
 # {prf:ref}`thm-soft-optimum` at random policies $\pi$ (Dirichlet draws and perturbations of $\pi^*$).
@@ -237,16 +231,13 @@ t_start = time.time()
 # start. It must never beat the closed form; how close it gets is a property of SLSQP, reported.
 
 # %%
-rec.claim("vocab-max", "largest vocabulary of a random per-step instance", P["vocab_max"], None)
-
-
 def random_row(rng, k, zeros=True):
     conc = 10 ** rng.uniform(np.log10(0.05), np.log10(5))
     return instances.random_logdist(rng, k, concentration=conc, hole_prob=instances.HOLE_PROB if zeros else 0.0)
 
 
 def random_instance(rng, name):
-    k = int(rng.integers(2, P["vocab_max"] + 1))
+    k = int(rng.integers(2, vocab_max + 1))
     p = random_row(rng, k)
     p_u = np.logaddexp(p, random_row(rng, k, zeros=False)) - math.log(2)     # covers p: supp p ⊆ supp p_u
     log_class = np.log(rng.uniform(1e-3, 1, k))
@@ -260,9 +251,10 @@ def random_instance(rng, name):
     return rows, knob
 
 
+# %%
 ident_err, n_pairs, n_beaten = 0.0, 0, 0
 for name, alg in dc.ALGORITHMS.items():
-    for _ in range(P["n_random"] // len(dc.ALGORITHMS)):
+    for _ in range(n_random // len(dc.ALGORITHMS)):
         rows, knob = random_instance(rng, name)
         s, tau = alg.score(rows, knob), float(alg.tau(rows, knob))
         star, best = alg.policy(rows, knob), dc.soft_optimal_value(s, tau)
@@ -278,11 +270,11 @@ for name, alg in dc.ALGORITHMS.items():
             n_beaten += int(v > best + 1e-10 * scale)
             if tau > 0 and np.all(star[live] > -np.inf):   # (a tiny T_t can underflow π* to a vertex)
                 ident_err = max(ident_err, abs(v - (best - tau * it.kl(lq, star))) / scale)
-rec.claim("perstep-pairs", "random (instance, policy) pairs compared with the closed form", n_pairs, None, source=SRC)
-rec.claim("perstep-beaten", "pairs where a random policy had a larger per-step value than the closed form (beyond 1e-10 relative)",
-          n_beaten, n_beaten == 0, source=SRC)
-rec.claim("perstep-identity", "max relative error of V(pi) = tau log Z - tau KL(pi||pi*) over all pairs with tau > 0",
-          ident_err, ident_err < 1e-9, source=SRC)
+rec.figure("perstep-pairs", "random (instance, policy) pairs compared with the closed form", n_pairs, source=SRC)
+rec.check("perstep-beaten", "pairs where a random policy had a larger per-step value than the closed form (beyond 1e-10 relative)",
+          n_beaten, equals=0, source=SRC)
+rec.check("perstep-identity", "max relative error of V(pi) = tau log Z - tau KL(pi||pi*) over all pairs with tau > 0",
+          ident_err, below=1e-9, source=SRC)
 
 # %% [markdown]
 # Over {glue:text}`perstep-pairs` pairs a random policy beat the closed form {glue:text}`perstep-beaten`
@@ -292,7 +284,7 @@ rec.claim("perstep-identity", "max relative error of V(pi) = tau log Z - tau KL(
 # %%
 opt_rows = []
 for name, alg in dc.ALGORITHMS.items():
-    for _ in range(P["n_optimised"]):
+    for _ in range(n_optimised):
         rows, knob = random_instance(rng, name)
         s, tau = alg.score(rows, knob), float(alg.tau(rows, knob))
         v_closed = alg.value(alg.policy(rows, knob), rows, knob)
@@ -303,9 +295,9 @@ for name, alg in dc.ALGORITHMS.items():
 opt = pd.DataFrame(opt_rows)
 for name, g in opt.groupby("algorithm", sort=False):
     key = name.lower().replace(" ", "-")
-    rec.claim(f"simplex-gap-{key}", f"{name}: max (V_SLSQP - V_closed)/(1 + |V_closed|) over the instances; the closed form is never beaten (<= 1e-9)",
-              float(g.excess.max()), bool(g.excess.max() <= 1e-9), source=SRC)
-    rec.claim(f"simplex-shortfall-{key}", f"{name}: median (V_closed - V_SLSQP)/(1 + |V_closed|) of SLSQP", float(g.shortfall.median()), None)
+    rec.check(f"simplex-gap-{key}", f"{name}: max (V_SLSQP - V_closed)/(1 + |V_closed|) over the instances; the closed form is never beaten",
+              g.excess.max(), at_most=1e-9, source=SRC)
+    rec.figure(f"simplex-shortfall-{key}", f"{name}: median (V_closed - V_SLSQP)/(1 + |V_closed|) of SLSQP", g.shortfall.median())
 display(opt.groupby("algorithm", sort=False)[["excess", "shortfall"]].agg(["max", "median"]))
 
 # %% [markdown]
@@ -346,7 +338,7 @@ display(opt.groupby("algorithm", sort=False)[["excess", "shortfall"]].agg(["max"
 # %%
 conv_err, bayes_err = 0.0, 0.0
 for _ in range(200):
-    k = int(rng.integers(2, P["vocab_max"] + 1))
+    k = int(rng.integers(2, vocab_max + 1))
     zc, zu = rng.normal(0, 3, k), rng.normal(0, 3, k)
     w = 10 ** rng.uniform(-2, 1)
     a = dc.cfg_policy(it.normalize(zc), it.normalize(zu), w)
@@ -359,10 +351,10 @@ for _ in range(200):
     lam = 1 + w
     cg = dc.classifier_guidance_policy(pu, prior[0] + pe[0] - pu, lam)     # discriminator: the Bayes posterior of e0
     bayes_err = max(bayes_err, it.tvd(cg, dc.cfg_policy(pe[0], pu, lam - 1)))
-rec.claim("cfg-conventions", "max TV between the diffusion (w) and LM (gamma = 1 + w, raw logits with offsets) CFG policies",
-          conv_err, conv_err < 1e-12)
-rec.claim("cg-is-cfg", "max TV between classifier guidance at lambda (Bayes discriminator) and CFG at w = lambda - 1",
-          bayes_err, bayes_err < 1e-12)
+rec.check("cfg-conventions", "max TV between the diffusion (w) and LM (gamma = 1 + w, raw logits with offsets) CFG policies",
+          conv_err, below=1e-12)
+rec.check("cg-is-cfg", "max TV between classifier guidance at lambda (Bayes discriminator) and CFG at w = lambda - 1",
+          bayes_err, below=1e-12)
 
 # %% [markdown]
 # Largest distance between the two conventions: {glue:text}`cfg-conventions:.2g`; between classifier
@@ -405,9 +397,9 @@ rec.claim("cg-is-cfg", "max TV between classifier guidance at lambda (Bayes disc
 # ## The toy world: an evidence that matters at some steps
 #
 # All strings of length at most $L$ over $V$ tokens. The evidence $e$ takes
-# {glue:text}`toy-n-evidence` values with a uniform prior; the model with evidence $p(\cdot\mid s,e)$
+# {glue:text}`param-n_evidence` values with a uniform prior; the model with evidence $p(\cdot\mid s,e)$
 # shares a base next-token row with every other $e$ except at a random fraction
-# ({glue:text}`toy-relevance`) of the prefixes, where each $e$ has its own Dirichlet row: the evidence is
+# ({glue:text}`param-relevance`) of the prefixes, where each $e$ has its own Dirichlet row: the evidence is
 # relevant at some steps and irrelevant at others, which is what KL-guided temperature is built for.
 # The model without evidence is the exact marginal $p_\varnothing(y)=\sum_eP(e)p(y\mid e)$, whose
 # next-token table is the posterior-weighted mixture of the rows (`strings.next_token_table`). We decode
@@ -433,22 +425,21 @@ def evidence_world(rng, space, m, rho, conc):
     return log_prior, lms, strings.ToyLM(space, table_u)
 
 
-space = strings.StringSpace(P["alphabet_size"], P["max_len"])
-log_prior, lms, lm_u = evidence_world(rng, space, P["n_evidence"], P["relevance"], P["concentration"])
+# %%
+space = strings.StringSpace(alphabet_size, max_len)
+log_prior, lms, lm_u = evidence_world(rng, space, n_evidence, relevance, concentration)
 lm_e = lms[0]
 TAB_E, TAB_U = lm_e.next_logprobs, lm_u.next_logprobs
 LOGP_E, LOGP_U = lm_e.logp, lm_u.logp
 log_post = log_prior[0] + LOGP_E - LOGP_U                                   # log P(e0 | y)
 log_post_prefix = dc.prefix_log_expectation(space, LOGP_U, log_post)         # log P(e0 | prefix)
 CLASS_TAB = dc.child_table(space, log_post_prefix, log_post)                 # FUDGE's rescoring, exact
-D_STEP = np.asarray(it.kl(TAB_E, TAB_U))
-rec.claim("toy-n-evidence", "number of evidence values in the toy world", P["n_evidence"], None)
-rec.claim("toy-relevance", "fraction of toy prefixes whose next-token row depends on the evidence", P["relevance"], None)
-rec.claim("toy-size", "strings in the toy space", space.size, None)
-mi_world = float(sum(np.exp(log_prior[e]) * it.kl(lms[e].logp, LOGP_U) for e in range(len(lms))))
-rec.claim("toy-mi", "mutual information I(E;Y) of the toy world (nats)", mi_world, None)
-rec.claim("toy-relevant-steps", "fraction of non-final toy prefixes where KL(p_e0 || p_∅) > 1e-12",
-          float(np.mean(D_STEP[: int(space.offsets[space.max_len])] > 1e-12)), None)
+D_STEP = it.kl(TAB_E, TAB_U)
+rec.figure("toy-size", "strings in the toy space", space.size)
+mi_world = sum(np.exp(log_prior[e]) * it.kl(lms[e].logp, LOGP_U) for e in range(len(lms)))
+rec.figure("toy-mi", "mutual information I(E;Y) of the toy world (nats)", mi_world)
+rec.figure("toy-relevant-steps", "fraction of non-final toy prefixes where KL(p_e0 || p_∅) > 1e-12",
+           np.mean(D_STEP[: int(space.offsets[space.max_len])] > 1e-12))
 
 # %% [markdown]
 # The space has {glue:text}`toy-size` strings; $I(E;Y)=${glue:text}`toy-mi:.3f` nats, and the evidence
@@ -466,19 +457,18 @@ res = {}
 for tag, pols in (("model", pol_e), ("cfg", pol_cfg)):
     pe_ = np.exp(log_prior)
     bar = logsumexp(log_prior[:, None] + np.stack(pols), axis=0)
-    lhs = float(sum(pe_[e] * dc.attribution(pols[e], lms[e].logp, LOGP_U) for e in range(len(lms))))
-    mi_pi = float(sum(pe_[e] * it.kl(pols[e], bar) for e in range(len(lms))))
-    rhs = mi_pi + it.kl(bar, LOGP_U) - float(sum(pe_[e] * it.kl(pols[e], lms[e].logp) for e in range(len(lms))))
+    lhs = sum(pe_[e] * dc.attribution(pols[e], lms[e].logp, LOGP_U) for e in range(len(lms)))
+    mi_pi = sum(pe_[e] * it.kl(pols[e], bar) for e in range(len(lms)))
+    rhs = mi_pi + it.kl(bar, LOGP_U) - sum(pe_[e] * it.kl(pols[e], lms[e].logp) for e in range(len(lms)))
     res[tag] = (lhs, mi_pi, rhs)
 a_at_u = dc.attribution(LOGP_U, LOGP_E, LOGP_U)
-rec.claim("attr-negative", "A(p_∅) = E_{p_∅}[log p_e0 - log p_∅] = -KL(p_∅ || p_e0) < 0 in the toy world", a_at_u,
-          a_at_u < 0 and abs(a_at_u + it.kl(LOGP_U, LOGP_E)) < 1e-12)
-rec.claim("attr-mi-model", "|average attribution of the model's own conditionals - I(E;Y)|", abs(res["model"][0] - mi_world),
-          abs(res["model"][0] - mi_world) < 1e-10)
-rec.claim("attr-decomposition", "|sum_e P(e) A(pi_e) - [I_pi + KL(pi_bar||p_∅) - sum_e P(e) KL(pi_e||p_e)]| for CFG at w = 1",
-          abs(res["cfg"][0] - res["cfg"][2]), abs(res["cfg"][0] - res["cfg"][2]) < 1e-10)
-rec.claim("attr-cfg-average", "average attribution of CFG (w = 1) policies", res["cfg"][0], None)
-rec.claim("attr-cfg-mi", "mutual information I_pi(E;Y) of the CFG (w = 1) joint", res["cfg"][1], None)
+rec.check("attr-negative", "A(p_∅) = E_{p_∅}[log p_e0 - log p_∅] = -KL(p_∅ || p_e0) in the toy world", a_at_u, below=0)
+# the same sum as I(E;Y) term by term (KL(p_e || p_∅) = E_{p_e}[log p_e - log p_∅]): reported, not checked
+rec.figure("attr-mi-model", "|average attribution of the model's own conditionals - I(E;Y)|", abs(res["model"][0] - mi_world))
+rec.check("attr-decomposition", "|sum_e P(e) A(pi_e) - [I_pi + KL(pi_bar||p_∅) - sum_e P(e) KL(pi_e||p_e)]| for CFG at w = 1",
+          abs(res["cfg"][0] - res["cfg"][2]), below=1e-10)
+rec.figure("attr-cfg-average", "average attribution of CFG (w = 1) policies", res["cfg"][0])
+rec.figure("attr-cfg-mi", "mutual information I_pi(E;Y) of the CFG (w = 1) joint", res["cfg"][1])
 
 # %% [markdown]
 # At $\pi=p_\varnothing$ the attribution is {glue:text}`attr-negative:.3f` nats: negative. Averaged over $e$
@@ -539,9 +529,10 @@ def dp_rows(sigma, tau, terminal=None):
     return table, dc.sequence_objective(space, table, sigma, tau, terminal), my, dc.sequence_objective(space, my, sigma, tau, terminal)
 
 
+# %%
 T_ILL, W_ILL, LAM_ILL = 0.5, 2.0, 3.0
-t0_ill = max(P["kl_t0s"])
-tau_kl = dc.kl_guided_temperature(TAB_E, TAB_U, t0_ill, P["kl_bandwidth"])
+t0_ill = max(kl_t0s)
+tau_kl = dc.kl_guided_temperature(TAB_E, TAB_U, t0_ill, kl_bandwidth)
 cases = {   # (sigma, tau, terminal): the per-step scores of each algorithm in the toy world
     f"temperature T={T_ILL:g}": (TAB_E, T_ILL, None),
     "greedy": (TAB_E, 0.0, None),
@@ -564,19 +555,21 @@ for name, (sig, tau, term) in cases.items():
                     "TV(myopic, DP)": it.tvd(seq(my), seq(tab))})
 dp_df = pd.DataFrame(rows_dp)
 display(dp_df)
-rec.claim("dp-optimal", "max over the five algorithms of J(myopic or random policy) - J(DP) (<= 1e-10: DP is optimal)",
-          worst_dp, worst_dp <= 1e-10, source=SRC)
-rec.claim("dp-gap-identity", "max |J(DP) - J(myopic) - tau KL(myopic || DP)| (constant tau > 0)", worst_id, worst_id < 1e-10)
+
+# %%
+rec.check("dp-optimal", "max over the five algorithms of J(myopic or random policy) - J(DP) (DP is optimal)",
+          worst_dp, at_most=1e-10, source=SRC)
+rec.check("dp-gap-identity", "max |J(DP) - J(myopic) - tau KL(myopic || DP)| (constant tau > 0)", worst_id, below=1e-10)
 tab_T, vals_T = dc.bellman(space, TAB_E, T_ILL)
-rec.claim("dp-is-global", "TV between the DP policy's strings and the global p_e(y)^(1/T)/Z at T = 0.5",
-          it.tvd(seq(tab_T), it.normalize(LOGP_E / T_ILL)), it.tvd(seq(tab_T), it.normalize(LOGP_E / T_ILL)) < 1e-12)
-rec.claim("dp-tv-temperature", "TV(local p^(1/T), global p^(1/T)) at T = 0.5 in the toy world", float(dp_df["TV(myopic, DP)"][0]), None)
+rec.check("dp-is-global", "TV between the DP policy's strings and the global p_e(y)^(1/T)/Z at T = 0.5",
+          it.tvd(seq(tab_T), it.normalize(LOGP_E / T_ILL)), below=1e-12)
+rec.figure("dp-tv-temperature", "TV(local p^(1/T), global p^(1/T)) at T = 0.5 in the toy world", dp_df["TV(myopic, DP)"][0])
 # FUDGE: exact at lambda = 1, not at other lambda
 fudge_tv = {lam: it.tvd(seq(dc.classifier_guidance_policy(TAB_U, CLASS_TAB, lam)),
                         dc.soft_optimum(LOGP_U + lam * log_post, 1.0)) for lam in (1.0, LAM_ILL)}
-rec.claim("fudge-exact-lambda1", "TV(FUDGE with the exact prefix classifier, p_∅(y) P(e0|y)^λ / Z) at λ = 1 (Bayes: p_e0)",
-          fudge_tv[1.0], fudge_tv[1.0] < 1e-12 and it.tvd(seq(dc.classifier_guidance_policy(TAB_U, CLASS_TAB, 1.0)), LOGP_E) < 1e-12)
-rec.claim("fudge-tv-lambda", f"the same TV at λ = {LAM_ILL:g}", fudge_tv[LAM_ILL], None)
+rec.check("fudge-exact-lambda1", "TV(FUDGE with the exact prefix classifier, p_∅(y) P(e0|y)^λ / Z) at λ = 1 (Bayes: p_e0)",
+          fudge_tv[1.0], below=1e-12)
+rec.figure("fudge-tv-lambda", f"the same TV at λ = {LAM_ILL:g}", fudge_tv[LAM_ILL])
 
 # %% [markdown]
 # On the illustrated world, no myopic or random policy beats the DP optimum (largest excess
@@ -592,9 +585,9 @@ rec.claim("fudge-tv-lambda", f"the same TV at λ = {LAM_ILL:g}", fudge_tv[LAM_IL
 
 # %%
 n_miss, worst_w, tv_local = 0, 0.0, []
-for _ in range(P["n_worlds"]):
+for _ in range(n_worlds):
     conc = 10 ** rng.uniform(np.log10(0.05), np.log10(5))
-    lp_w, lms_w, lu_w = evidence_world(rng, space, P["n_evidence"], rng.uniform(0, 1), conc)
+    lp_w, lms_w, lu_w = evidence_world(rng, space, n_evidence, rng.uniform(0, 1), conc)
     te, tu = lms_w[0].next_logprobs, lu_w.next_logprobs
     greedy_string = seq(dc.greedy_policy(te))
     n_miss += int(lms_w[0].logp[greedy_string > -np.inf].max() < lms_w[0].logp.max() - 1e-12)
@@ -605,20 +598,17 @@ for _ in range(P["n_worlds"]):
         _, j_dp, my, j_my = dp_rows(sig, tau)
         worst_w = max(worst_w, j_my - j_dp)
     tv_local.append(it.tvd(seq(dc.temperature_policy(te, t)), it.normalize(lms_w[0].logp / t)))
-rec.claim("worlds-dp-optimal", "random worlds x algorithms where the myopic policy beat the DP optimum (by > 1e-10): max excess",
-          worst_w, worst_w <= 1e-10, source=SRC)
-rec.claim("worlds-greedy-misses-mode", "fraction of random worlds where the greedy path is not the most probable string",
-          n_miss / P["n_worlds"], None)
-rec.claim("worlds-median-tv-local-global", "median TV(local, global temperature) over random worlds and T", float(np.median(tv_local)), None)
+rec.check("worlds-dp-optimal", "max excess of the myopic policy's J over the DP optimum, over random worlds x algorithms",
+          worst_w, at_most=1e-10, source=SRC)
+rec.figure("worlds-greedy-misses-mode", "fraction of random worlds where the greedy path is not the most probable string",
+           n_miss / n_worlds)
+rec.figure("worlds-median-tv-local-global", "median TV(local, global temperature) over random worlds and T", np.median(tv_local))
 
 # %% [markdown]
-# Over {glue:text}`toy-worlds` random worlds, the greedy path missed the most probable string in
+# Over {glue:text}`param-n_worlds` random worlds, the greedy path missed the most probable string in
 # {glue:text}`worlds-greedy-misses-mode:.0%` of them; the median distance between the local and the global
 # temperature distribution was {glue:text}`worlds-median-tv-local-global:.3f`; and the myopic policy never
 # beat the DP optimum (largest excess {glue:text}`worlds-dp-optimal:.1g`).
-
-# %%
-rec.claim("toy-worlds", "random toy worlds for the sequence-level checks", P["n_worlds"], None)
 
 # %% [markdown]
 # ## Which way each knob moves
@@ -673,12 +663,11 @@ def direction_checks(tab_e, tab_u, temps, ws, t0s, h, log_class=None):
     out["temperature: KL below 1"] = row_mono(kls[ts <= 1], increasing=False)
     out["temperature: KL above 1"] = row_mono(kls[ts >= 1])
     wsort = np.sort(np.asarray(ws, float))
-    g = dc.pointwise_information(tab_e, tab_u)
     pis = [dc.cfg_policy(tab_e, tab_u, w) for w in wsort]
     out["CFG: attribution"] = row_mono(np.stack([dc.attribution(x, tab_e, tab_u) for x in pis]))
     out["CFG: KL"] = row_mono(np.stack([it.kl(x, tab_e) for x in pis]))
     if log_class is not None:
-        lams = np.sort(np.asarray(P["cg_lambdas"], float))
+        lams = np.sort(np.asarray(cg_lambdas, float))
         pis = [dc.classifier_guidance_policy(tab_u, log_class, lam) for lam in lams]
         out["CG: E log P(c|s.a)"] = row_mono(np.stack([dc.soft_value(x, log_class, 0.0) for x in pis]))
         out["CG: KL"] = row_mono(np.stack([it.kl(x, tab_u) for x in pis]))
@@ -689,24 +678,27 @@ def direction_checks(tab_e, tab_u, temps, ws, t0s, h, log_class=None):
     return out
 
 
-toy_dirs = direction_checks(TAB_E, TAB_U, P["temperatures"], P["cfg_weights"], P["kl_t0s"], P["kl_bandwidth"], CLASS_TAB)
+# %%
+toy_dirs = direction_checks(TAB_E, TAB_U, temperatures, cfg_weights, kl_t0s, kl_bandwidth, CLASS_TAB)
 display(pd.Series(toy_dirs, name="violations (toy, every prefix)"))
-rec.claim("toy-directions", "per-step monotonicity violations of every knob over every prefix of the toy world (prop-directions)",
-          int(sum(toy_dirs.values())), sum(toy_dirs.values()) == 0)
+rec.check("toy-directions", "per-step monotonicity violations of every knob over every prefix of the toy world (prop-directions)",
+          sum(toy_dirs.values()), equals=0)
 
+# %%
 # the counterexample: string entropy of the local temperature sampler falls as T rises from 0.05 to 1
 cx_space = strings.StringSpace(2, 4)
 cx = np.full((cx_space.size, 3), -math.log(3))
-cx[0] = np.log([0.6, 1e-300, 0.4]); cx[0, 1] = -np.inf
+cx[0] = np.log([0.6, 1e-300, 0.4])
+cx[0, 1] = -np.inf
 cx[cx_space.level(4)] = [-np.inf, -np.inf, 0.0]
 cx_lm = strings.ToyLM(cx_space, cx)
 cx_ts = np.array([0.05, 0.25, 0.5, 1.0])
 h_local = [it.entropy(strings.sequence_logscores(cx_space, dc.temperature_policy(cx, t))) for t in cx_ts]
 h_global = [it.entropy(it.normalize(cx_lm.logp / t)) for t in cx_ts]
-rec.claim("local-entropy-falls", "string entropy of local temperature sampling at T = 0.05 minus at T = 1 in the counterexample (> 0)",
-          h_local[0] - h_local[-1], h_local[0] - h_local[-1] > 0.1)
-rec.claim("global-entropy-rises", "the global p^(1/T) string entropy is non-decreasing on the same grid",
-          int(np.sum(np.diff(h_global) < -1e-12)), bool(np.all(np.diff(h_global) >= -1e-12)))
+rec.check("local-entropy-falls", "string entropy of local temperature sampling at T = 0.05 minus at T = 1 in the counterexample",
+          h_local[0] - h_local[-1], above=0.1)
+rec.check("global-entropy-rises", "steps of the T grid where the global p^(1/T) string entropy falls by more than 1e-12",
+          np.sum(np.diff(h_global) < -1e-12), equals=0)
 pd.DataFrame({"T": cx_ts, "H local (nats)": h_local, "H global (nats)": h_global})
 
 # %% [markdown]
@@ -729,11 +721,11 @@ def toy_point(table, algorithm, knob):
             "attribution": dc.attribution(lq, LOGP_E, LOGP_U)}
 
 
-toy_rows = [toy_point(dc.temperature_policy(TAB_E, t), "temperature", t) for t in P["temperatures"]]
+toy_rows = [toy_point(dc.temperature_policy(TAB_E, t), "temperature", t) for t in temperatures]
 toy_rows.append(toy_point(dc.greedy_policy(TAB_E), "greedy", 0.0))
-toy_rows += [toy_point(dc.cfg_policy(TAB_E, TAB_U, w), "classifier-free guidance", w) for w in P["cfg_weights"]]
-toy_rows += [toy_point(dc.classifier_guidance_policy(TAB_U, CLASS_TAB, lam), "classifier guidance", lam) for lam in P["cg_lambdas"]]
-toy_rows += [toy_point(dc.kl_guided_policy(TAB_E, TAB_U, t0, P["kl_bandwidth"]), "KL-guided temperature", t0) for t0 in P["kl_t0s"]]
+toy_rows += [toy_point(dc.cfg_policy(TAB_E, TAB_U, w), "classifier-free guidance", w) for w in cfg_weights]
+toy_rows += [toy_point(dc.classifier_guidance_policy(TAB_U, CLASS_TAB, lam), "classifier guidance", lam) for lam in cg_lambdas]
+toy_rows += [toy_point(dc.kl_guided_policy(TAB_E, TAB_U, t0, kl_bandwidth), "KL-guided temperature", t0) for t0 in kl_t0s]
 toy = pd.DataFrame(toy_rows)
 PAL = dict(zip(["temperature", "greedy", "classifier guidance", "classifier-free guidance", "KL-guided temperature"],
                [plots.ROLE["prior"], "k", plots.ROLE["other"], plots.ROLE["aligned"], plots.ROLE["unaligned_component"]]))
@@ -777,13 +769,13 @@ def advantage(fixed, guided):
 fixed_toy = toy[toy.algorithm == "temperature"]
 guided_toy = toy[toy.algorithm == "KL-guided temperature"]
 adv_toy, _ = advantage(fixed_toy, guided_toy)
-rec.claim("toy-kl-advantage", "toy: mean attribution gain of KL-guided over fixed temperature at equal diversity (nats)",
-          float(adv_toy.mean()) if len(adv_toy) else 0.0, None, source=SRC_KL)
+rec.figure("toy-kl-advantage", "toy: mean attribution gain of KL-guided over fixed temperature at equal diversity (nats)",
+           adv_toy.mean() if len(adv_toy) else 0.0, source=SRC_KL)
 fig, ax = plt.subplots()
 for name, g in (("temperature", fixed_toy), ("KL-guided temperature", guided_toy)):
     g = g.sort_values("knob")
     ax.plot(g.diversity, g.attribution, marker="o", color=PAL[name], label=name)
-ax.set(xlabel="diversity H(π) (nats)", ylabel="attribution (nats)", title=f"Toy world: h = {P['kl_bandwidth']:g}")
+ax.set(xlabel="diversity H(π) (nats)", ylabel="attribution (nats)", title=f"Toy world: h = {kl_bandwidth:g}")
 ax.legend(fontsize=8)
 plt.show()
 
@@ -794,34 +786,28 @@ plt.show()
 #
 # ## The neural model
 #
-# Now the bundled IMDB model. The evidence is the first {glue:text}`nn-k-evidence` tokens of a held-out
-# review, the query the {glue:text}`nn-k-query` tokens that follow; "with evidence" decodes from
+# Now the bundled IMDB model. The evidence is the first {glue:text}`param-k_evidence` tokens of a held-out
+# review, the query the {glue:text}`param-k_query` tokens that follow; "with evidence" decodes from
 # evidence ⊕ query, "without" from the query alone, fed the same tokens (`lmdist.lm.guidance.sample_guided`).
 # Every string records, per step, the exact $\mathrm{KL}(\pi_t\|p_{e,t})$, $H(\pi_t)$ and
 # $\mathbb E_{\pi_t}g_t$; their sums along the string are unbiased estimates of the string-level
 # sensibleness, diversity and attribution (chain rule), with lower variance than log-ratios of sampled
-# strings. Classifier guidance rescores the top {glue:text}`nn-top-k` next tokens with the sentiment
+# strings. Classifier guidance rescores the top {glue:text}`param-top_k` next tokens with the sentiment
 # reward of the extended text (FUDGE-style, toward *positive*). Intervals: 95 %, over strings.
 
 # %%
-import torch
-
 from lmdist.lm import data, guidance, models, rewards
 
-if models.resolve_device(P["device"]).type == "cpu":
-    torch.set_num_threads(1)   # a 4-layer model: thread synchronisation costs more than it saves (measured)
-lm, tok = models.load_lm(P["model"], device=P["device"])
-texts = data.prompts(P["n_prompts"], P["k_evidence"] + P["k_query"], tok, split="test", seed=P["seed"])
+lm, tok = models.load_lm(model, device=device)
+texts = data.prompts(n_prompts, k_evidence + k_query, tok, split="test", seed=seed)
 ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-ids = [x if len(x) > P["k_evidence"] else tok(t)["input_ids"] for x, t in zip(ids, texts)]
+ids = [x if len(x) > k_evidence else tok(t)["input_ids"] for x, t in zip(ids, texts)]
 ctx_with = [x for x in ids]
-ctx_without = [x[P["k_evidence"]:] for x in ids]
-queries = [tok.decode(x[P["k_evidence"]:]) for x in ids]
+ctx_without = [x[k_evidence:] for x in ids]
+queries = [tok.decode(x[k_evidence:]) for x in ids]
 reward = rewards.sentiment()
-rec.claim("nn-k-evidence", "evidence tokens per prompt", P["k_evidence"], None)
-rec.claim("nn-k-query", "query tokens per prompt", P["k_query"], None)
-rec.claim("nn-top-k", "candidates rescored by classifier guidance", P["top_k"], None)
 
+# %%
 bank = []   # next-token rows (with, without) at the states the T = 1 sampler visits: for the exact direction checks
 
 
@@ -829,24 +815,25 @@ def stash(policy, keep):
     def wrapped(logps, state):
         if keep:
             live = ~state.done
-            bank.append(logps[:, live][:, : max(1, 64 // max(1, P["max_new_tokens"]))])
+            bank.append(logps[:, live][:, : max(1, 64 // max(1, max_new_tokens))])
         return policy(logps, state)
     return wrapped
 
 
-settings = [("temperature", t, lambda lp, s, t=t: dc.temperature_policy(lp[0], t)) for t in P["temperatures"]]
+settings = [("temperature", t, lambda lp, s, t=t: dc.temperature_policy(lp[0], t)) for t in temperatures]
 settings.append(("greedy", 0.0, lambda lp, s: dc.greedy_policy(lp[0])))
-settings += [("classifier-free guidance", w, lambda lp, s, w=w: dc.cfg_policy(lp[0], lp[1], w)) for w in P["cfg_weights"]]
-settings += [("KL-guided temperature", t0, lambda lp, s, t0=t0: dc.kl_guided_policy(lp[0], lp[1], t0, P["kl_bandwidth"]))
-             for t0 in P["kl_t0s"]]
-settings += [("classifier guidance", lam, guidance.fudge_policy(reward, tok, queries, lam, P["top_k"])) for lam in P["cg_lambdas"]]
+settings += [("classifier-free guidance", w, lambda lp, s, w=w: dc.cfg_policy(lp[0], lp[1], w)) for w in cfg_weights]
+settings += [("KL-guided temperature", t0, lambda lp, s, t0=t0: dc.kl_guided_policy(lp[0], lp[1], t0, kl_bandwidth))
+             for t0 in kl_t0s]
+settings += [("classifier guidance", lam, guidance.fudge_policy(reward, tok, queries, lam, top_k)) for lam in cg_lambdas]
 
+# %%
 nn_rows, chain_d = [], []
 t_nn = time.time()
 for name, knob, pol in settings:
     keep = name == "temperature" and knob == 1.0
-    comps = guidance.sample_guided(lm, tok, [ctx_with, ctx_without], P["n_samples"], P["max_new_tokens"], stash(pol, keep),
-                                   seed=P["seed"], batch_size=P["batch_size"], device=P["device"], progress=False)
+    comps = guidance.sample_guided(lm, tok, [ctx_with, ctx_without], n_samples, max_new_tokens, stash(pol, keep),
+                                   seed=seed, batch_size=batch_size, device=device, progress=False)
     r = reward([queries[c.prompt_index] for c in comps], [c.text for c in comps])
     for c, rr in zip(comps, r):
         nn_rows.append({"algorithm": name, "knob": knob, "sensibleness": -c.kl(0), "diversity": c.entropy,
@@ -856,7 +843,7 @@ for name, knob, pol in settings:
         chain_d.append((c.logprob_policy - c.logprob_stream(0)) - c.kl(0))
 nn = pd.DataFrame(nn_rows)
 print(f"neural settings decoded in {time.time() - t_nn:.1f} s")
-rec.claim("nn-strings", "strings decoded in all neural settings", len(nn), None)
+rec.figure("nn-strings", "strings decoded in all neural settings", len(nn))
 
 # %% [markdown]
 # A sampled check of the estimators: for every string, $\log\pi(y)-\log p_e(y)$ and
@@ -867,14 +854,17 @@ rec.claim("nn-strings", "strings decoded in all neural settings", len(nn), None)
 chain_d = np.asarray(chain_d)
 sd = float(chain_d.std(ddof=1))
 half = stats.t.ppf(1 - 0.5e-4, len(chain_d) - 1) * sd / math.sqrt(len(chain_d)) if sd > 0 else 1e-8
-rec.claim("nn-chain-rule", "mean of [log pi(y) - log p_e(y)] - sum_t KL(pi_t||p_e,t) over all strings; its 1e-4 t-interval contains 0",
-          float(chain_d.mean()), abs(float(chain_d.mean())) <= half + 1e-8,
-          interval=(float(chain_d.mean()) - half, float(chain_d.mean()) + half))
+chain_mean = chain_d.mean()
+# |mean| within the t half-width (plus float slack) <=> its 1e-4 t-interval contains 0
+rec.check("nn-chain-rule", "mean of [log pi(y) - log p_e(y)] - sum_t KL(pi_t||p_e,t) over all strings",
+          chain_mean, inside=(-half - 1e-8, half + 1e-8), interval=(chain_mean - half, chain_mean + half))
+
+# %%
 rows_bank = np.concatenate(bank, axis=1) if bank else np.zeros((2, 0, 1))
-nn_dirs = direction_checks(rows_bank[0], rows_bank[1], P["temperatures"], P["cfg_weights"], P["kl_t0s"], P["kl_bandwidth"])
-rec.claim("nn-bank-states", "neural states (prefixes visited at T = 1) used for the exact direction checks", rows_bank.shape[1], None)
-rec.claim("nn-directions", "per-step monotonicity violations of every knob at the neural states (prop-directions)",
-          int(sum(nn_dirs.values())), sum(nn_dirs.values()) == 0)
+nn_dirs = direction_checks(rows_bank[0], rows_bank[1], temperatures, cfg_weights, kl_t0s, kl_bandwidth)
+rec.figure("nn-bank-states", "neural states (prefixes visited at T = 1) used for the exact direction checks", rows_bank.shape[1])
+rec.check("nn-directions", "per-step monotonicity violations of every knob at the neural states (prop-directions)",
+          sum(nn_dirs.values()), equals=0)
 display(pd.Series(nn_dirs, name="violations (neural states)"))
 
 # %% [markdown]
@@ -905,21 +895,20 @@ for name, g in summ.groupby("algorithm", sort=False):
                     color=PAL[name], label=name)
 for ax, y in zip(axes, ("attribution to the evidence (nats)", "diversity H(π) (nats)")):
     ax.set(xlabel=r"sensibleness $-$KL$(\pi\,\|\,p_e)$ (nats)", ylabel=y)
-axes[0].set_title(f"{P['model']}: attribution vs sensibleness")
-axes[1].set_title(f"{P['model']}: diversity vs sensibleness")
+axes[0].set_title(f"{model}: attribution vs sensibleness")
+axes[1].set_title(f"{model}: diversity vs sensibleness")
 axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
 plt.show()
 
 # %% [markdown]
 # **Figure: the trade-offs on the neural model, with 95 % intervals.** Per string of
-# {glue:text}`nn-max-new` new tokens. Compare with the toy figure: temperature spends sensibleness on
+# {glue:text}`param-max_new_tokens` new tokens. Compare with the toy figure: temperature spends sensibleness on
 # both sides of $T=1$ and moves diversity; classifier-free guidance moves attribution to the evidence
 # against sensibleness; see where the KL-guided curve lies relative to the temperature curve (next
 # section), and how much classifier guidance toward *positive*, whose attribution is to a class (next
 # figure), moves the evidence attribution.
 
 # %%
-rec.claim("nn-max-new", "new tokens per string", P["max_new_tokens"], None)
 cg = summ[summ.algorithm == "classifier guidance"].sort_values("knob")
 fig, ax = plt.subplots()
 ax.errorbar(cg.sensibleness, cg.p_positive, xerr=cg.sensibleness_ci, yerr=cg.p_positive_ci, marker="o", capsize=2,
@@ -930,10 +919,10 @@ ax.set(xlabel=r"sensibleness $-$KL$(\pi\,\|\,p_e)$ (nats)", ylabel="P(positive |
        title="Classifier guidance with the sentiment reward")
 plt.show()
 cg_lo, cg_hi = cg.iloc[0], cg.iloc[-1]
-rec.claim("nn-cg-ppos-low", "mean P(positive) at the smallest lambda (top-k sampling)", float(cg_lo.p_positive), None,
-          interval=(float(cg_lo.p_positive - cg_lo.p_positive_ci), float(cg_lo.p_positive + cg_lo.p_positive_ci)))
-rec.claim("nn-cg-ppos-high", "mean P(positive) at the largest lambda", float(cg_hi.p_positive), None,
-          interval=(float(cg_hi.p_positive - cg_hi.p_positive_ci), float(cg_hi.p_positive + cg_hi.p_positive_ci)))
+rec.figure("nn-cg-ppos-low", "mean P(positive) at the smallest lambda (top-k sampling)", cg_lo.p_positive,
+           interval=(cg_lo.p_positive - cg_lo.p_positive_ci, cg_lo.p_positive + cg_lo.p_positive_ci))
+rec.figure("nn-cg-ppos-high", "mean P(positive) at the largest lambda", cg_hi.p_positive,
+           interval=(cg_hi.p_positive - cg_hi.p_positive_ci, cg_hi.p_positive + cg_hi.p_positive_ci))
 
 # %% [markdown]
 # **Figure: classifier guidance toward positive sentiment.** The attribution here is the reward of the
@@ -959,28 +948,28 @@ tab_adv = pd.DataFrame(tab_adv)
 display(tab_adv.round(3))
 n_better = int(((tab_adv["attribution gain"] - tab_adv["95% half-width"]) > 0).sum()) if len(tab_adv) else 0
 n_worse = int(((tab_adv["attribution gain"] + tab_adv["95% half-width"]) < 0).sum()) if len(tab_adv) else 0
-rec.claim("nn-kl-compared", "KL-guided settings whose diversity lies inside the fixed-temperature range", len(tab_adv), None, source=SRC_KL)
-rec.claim("nn-kl-better", "of those, settings whose 95% interval of the attribution gain lies above 0", n_better, None, source=SRC_KL)
-rec.claim("nn-kl-worse", "of those, settings whose 95% interval lies below 0", n_worse, None, source=SRC_KL)
-rec.claim("nn-kl-mean-gain", "mean attribution gain of KL-guided over fixed temperature at equal diversity (nats)",
-          float(adv_nn.mean()) if len(adv_nn) else 0.0, None, source=SRC_KL)
+rec.figure("nn-kl-compared", "KL-guided settings whose diversity lies inside the fixed-temperature range", len(tab_adv), source=SRC_KL)
+rec.figure("nn-kl-better", "of those, settings whose 95% interval of the attribution gain lies above 0", n_better, source=SRC_KL)
+rec.figure("nn-kl-worse", "of those, settings whose 95% interval lies below 0", n_worse, source=SRC_KL)
+rec.figure("nn-kl-mean-gain", "mean attribution gain of KL-guided over fixed temperature at equal diversity (nats)",
+           adv_nn.mean() if len(adv_nn) else 0.0, source=SRC_KL)
 t1 = nn[(nn.algorithm == "temperature") & (nn.knob == 1.0)]
-rec.claim("nn-mean-D", "mean per-step KL(p_e || p_∅) along T = 1 strings (nats)", float(t1.mean_D.mean()), None)
-rec.claim("nn-mean-factor", "mean over T = 1 strings of 2^(-mean_t D_t / h)", float(np.mean(np.exp2(-t1.mean_D / P["kl_bandwidth"]))), None)
+rec.figure("nn-mean-d", "mean per-step KL(p_e || p_∅) along T = 1 strings (nats)", t1.mean_D.mean())
+rec.figure("nn-mean-factor", "mean over T = 1 strings of 2^(-mean_t D_t / h)", np.mean(np.exp2(-t1.mean_D / kl_bandwidth)))
 if len(tab_adv) and n_better > len(tab_adv) / 2 and n_worse == 0:
     verdict = f"improves the trade-off ({n_better} of {len(tab_adv)} settings significantly better, none worse)"
 elif len(tab_adv) and n_worse > len(tab_adv) / 2 and n_better == 0:
     verdict = f"worsens the trade-off ({n_worse} of {len(tab_adv)} settings significantly worse, none better)"
 else:
     verdict = f"shows no clear difference ({n_better} better, {n_worse} worse of {len(tab_adv)} comparable settings)"
-rec.claim("nn-kl-verdict", "what the intervals say about KL-guided vs fixed temperature on the neural model", verdict, None, source=SRC_KL)
+rec.figure("nn-kl-verdict", "what the intervals say about KL-guided vs fixed temperature on the neural model", verdict, source=SRC_KL)
 fig, ax = plt.subplots()
 for name, g in (("temperature", fixed_nn), ("KL-guided temperature", guided_nn)):
     g = g.sort_values("knob")
     ax.errorbar(g.diversity, g.attribution, xerr=g.diversity_ci, yerr=g.attribution_ci, marker="o", capsize=2,
                 color=PAL[name], label=name)
 ax.set(xlabel="diversity H(π) (nats)", ylabel="attribution to the evidence (nats)",
-       title=f"{P['model']}: fixed vs KL-guided temperature (h = {P['kl_bandwidth']:g})")
+       title=f"{model}: fixed vs KL-guided temperature (h = {kl_bandwidth:g})")
 ax.legend(fontsize=8)
 plt.show()
 
@@ -990,7 +979,7 @@ plt.show()
 # range, {glue:text}`nn-kl-better` have an attribution gain whose interval lies above zero and
 # {glue:text}`nn-kl-worse` below (mean gain {glue:text}`nn-kl-mean-gain:.3f` nats; the interval treats the
 # matched diversity as known). Verdict of this run: KL guidance {glue:text}`nn-kl-verdict`. The evidence
-# moves the next-token distribution by {glue:text}`nn-mean-D:.3f` nats per step on average along $T=1$
+# moves the next-token distribution by {glue:text}`nn-mean-d:.3f` nats per step on average along $T=1$
 # strings, so the schedule multiplies $T_0$ by $2^{-D_t/h}=${glue:text}`nn-mean-factor:.2f` on average: the
 # guidance can only act where $D_t$ is large. The companion paper reports gains in conversational QA
 # and summarisation with large models, where the evidence carries the answer; its figures are not
@@ -1053,4 +1042,6 @@ plt.show()
 # %%
 print(f"chapter ran in {time.time() - t_start:.1f} s")
 rec.write(results_path)
+
+# %% tags=["hide-input"]
 rec.table()

@@ -17,7 +17,7 @@
 # reward: a Simpson's paradox. This chapter
 #
 # * states and proves the identity behind the trade-off — every corpus, typical or not, satisfies
-#   $\overline{\log p}+\overline{r}/\beta=\overline{\log q}+\log Z$ exactly — and checks it on every corpus;
+#   $\overline{\log p}+\overline{r}/\beta=\overline{\log q}+\log Z$ exactly — and evaluates it on every corpus;
 # * re-does the seed's toy at its own settings, with our figures beside the published ones;
 # * computes the corpus-level correlation three ways (the seed's binned resampling, each typical corpus
 #   once, all corpora) and explains from the identity how much of the anti-correlation the typicality
@@ -102,23 +102,21 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from lmdist.book import params, plots, results
-from lmdist.exact import infotheory as it
+from lmdist.book import chapter, plots
 from lmdist.exact import align, stats, tan2024
+from lmdist.exact import infotheory as it
 from lmdist.exact import typicality as ty
 
-P = params.from_namespace(globals())
-rec = results.Recorder(chapter="06", title="The probability–quality trade-off and Simpson's paradox", parameters=P,
-                       source="derived in chapter 06")
-plots.use()
+rec = chapter.start(globals())
 SRC = "seed 000 (Tan et al. 2024), toy experiment"
 SRC_NEURAL = "seed 000 (Tan et al. 2024), neural experiments"
 LEVEL = 1 - 1e-4  # the level of every interval that a checked claim rests on (false failure <= 1e-4)
 t_start = time.time()
 # The seed's own toy settings: are we at them? (Otherwise its figures are recorded as not comparable.)
-AT_SEED = (P["toy_seed"], P["toy_size"], P["toy_corpora"], P["toy_corpus_size"], P["eps"], P["n_bins"],
-           P["per_bin"]) == (42, 1000, 1000, 100000, 0.001, 10, 100)
-NOT_SEED = "" if AT_SEED else "not at the seed's toy settings (toy_seed 42, 1000 outcomes, 1000 corpora of 100,000, eps 0.001, 10 bins x 100)"
+TAN2024_WORLD = (toy_seed, toy_size) == (42, 1000)  # the seed's toy world (its entropies, string-level figures)
+AT_TAN2024 = (toy_seed, toy_size, toy_corpora, toy_corpus_size, eps, n_bins, per_bin) == (42, 1000, 1000, 100000,
+                                                                                         0.001, 10, 100)
+NOT_TAN2024 = "" if AT_TAN2024 else "not at the seed's toy settings (toy_seed 42, 1000 outcomes, 1000 corpora of 100,000, eps 0.001, 10 bins x 100)"
 
 
 def ci(c):
@@ -184,45 +182,42 @@ def ci(c):
 # (`tan2024.toy_world`, `tan2024.corpus_counts`).
 
 # %%
-world = tan2024.toy_world(seed=P["toy_seed"], size=P["toy_size"])
+world = tan2024.toy_world(seed=toy_seed, size=toy_size)
 H_q, H_p = it.entropy(world.log_q), it.entropy(world.log_p)
 t0 = time.time()
-counts = tan2024.corpus_counts(world.log_q, P["toy_corpora"], P["toy_corpus_size"])
+counts = tan2024.corpus_counts(world.log_q, toy_corpora, toy_corpus_size)
 toy_seconds = time.time() - t0
 avg_lq = stats.count_means(world.log_q, counts)
 avg_lp = stats.count_means(world.log_p, counts)
 avg_r = stats.count_means(world.reward, counts)
 gap = tan2024.identity_gap(avg_lp, avg_r, avg_lq, world.beta, world.log_z)
-is_typ = ty.typical(-avg_lq, H_q, P["eps"])
+is_typ = ty.typical(-avg_lq, H_q, eps)
 n_typ = int(is_typ.sum())
 band = np.abs(avg_lp[is_typ] + avg_r[is_typ] / world.beta - (world.log_z - H_q))
-print(f"{P['toy_corpora']} corpora of {P['toy_corpus_size']:,} drawn in {toy_seconds:.1f} s; {n_typ} typical")
-
-rec.claim("toy-entropy-q", "H(q) of the toy's aligned model (nats, exact)", H_q, None, paper_value=5.01, source=SRC,
-          comparable=P["toy_seed"] == 42 and P["toy_size"] == 1000, note=NOT_SEED)
-rec.claim("toy-entropy-p", "H(p) of the toy's prior (nats, exact)", H_p, None, paper_value=6.87, source=SRC,
-          comparable=P["toy_seed"] == 42 and P["toy_size"] == 1000, note=NOT_SEED)
-rec.claim("toy-typical-count", f"corpora (of {P['toy_corpora']}) that are eps-typical for q", n_typ, None,
-          paper_value=213, source=SRC, comparable=AT_SEED, note=NOT_SEED)
-rec.claim("toy-identity-error", "max over all corpora of |avg log p + avg r/beta - avg log q - log Z| (< 1e-9)",
-          float(np.abs(gap).max()), bool(np.abs(gap).max() < 1e-9))
-rec.claim("toy-band-max", "max over typical corpora of |avg log p + avg r/beta - (log Z - H(q))| (<= eps + 1e-9)",
-          float(band.max()) if n_typ else 0.0, bool(n_typ == 0 or band.max() <= P["eps"] + 1e-9))
-rec.claim("toy-eps", "typicality tolerance epsilon", P["eps"], None)
-rec.claim("toy-corpora", "toy corpora drawn", P["toy_corpora"], None)
-rec.claim("toy-corpus-size", "strings per toy corpus", P["toy_corpus_size"], None)
+rec.figure("toy-entropy-q", "H(q) of the toy's aligned model (nats, exact)", H_q, paper_value=5.01, source=SRC,
+           comparable=TAN2024_WORLD, note=NOT_TAN2024)
+rec.figure("toy-entropy-p", "H(p) of the toy's prior (nats, exact)", H_p, paper_value=6.87, source=SRC,
+           comparable=TAN2024_WORLD, note=NOT_TAN2024)
+rec.figure("toy-typical-count", f"corpora (of {toy_corpora}) that are eps-typical for q", n_typ,
+           paper_value=213, source=SRC, comparable=AT_TAN2024, note=NOT_TAN2024)
+# Both hold by construction (r = log q - log p; typical means |avg log q + H(q)| < eps): figures of float rounding.
+rec.figure("toy-identity-error", "max over all corpora of |avg log p + avg r/beta - avg log q - log Z|",
+           np.abs(gap).max())
+rec.figure("toy-band-max", "max over typical corpora of |avg log p + avg r/beta - (log Z - H(q))|",
+           band.max() if n_typ else 0.0)
+print(f"{toy_corpora} corpora of {toy_corpus_size:,} drawn in {toy_seconds:.1f} s; {n_typ} typical")
 
 # %% [markdown]
 # $H(q)=${glue:text}`toy-entropy-q:.4f` and $H(p)=${glue:text}`toy-entropy-p:.4f` nats (the seed reports 5.01 and 6.87).
-# Of {glue:text}`toy-corpora` corpora of {glue:text}`toy-corpus-size` strings (drawn in seconds: see the
-# cell's output), {glue:text}`toy-typical-count` are $\varepsilon$-typical at $\varepsilon=${glue:text}`toy-eps` (the seed: 213 of 1,000).
+# Of {glue:text}`param-toy_corpora` corpora of {glue:text}`param-toy_corpus_size` strings (drawn in seconds: see the
+# cell's output), {glue:text}`toy-typical-count` are $\varepsilon$-typical at $\varepsilon=${glue:text}`param-eps` (the seed: 213 of 1,000).
 # The identity of {prf:ref}`thm-tradeoff-identity` holds on every corpus to {glue:text}`toy-identity-error:.2g` (float
 # rounding), and every typical corpus lies in the band: its largest distance to the line is
 # {glue:text}`toy-band-max:.2g` $\le\varepsilon$.
 #
 # ## String level: which strings?
 #
-# The seed correlates $\log p(y)$ with $r(y)$ over the {glue:text}`toy-outcomes` *outcomes*, each counted once.
+# The seed correlates $\log p(y)$ with $r(y)$ over the {glue:text}`param-toy_size` *outcomes*, each counted once.
 # But a reader of the aligned model meets outcome $y$ with probability $q(y)$, and Dirichlet(0.1) puts almost
 # all of its mass on a few outcomes. Weighted by $q$ (`stats.weighted_correlation`), the correlation is that
 # of the strings the model actually produces — and, by {prf:ref}`thm-averaging-keeps-correlation`, the one that
@@ -235,16 +230,13 @@ w_r = stats.weighted_correlation(world.log_p, world.reward, world.log_q, "pearso
 w_rho = stats.weighted_correlation(world.log_p, world.reward, world.log_q, "spearman")
 q_mass = np.sort(np.exp(world.log_q))[::-1]
 top = int(np.searchsorted(np.cumsum(q_mass), 0.9) + 1)
-rec.claim("toy-outcomes", "outcomes of the toy world", P["toy_size"], None)
-rec.claim("toy-string-spearman", "string-level Spearman rho of (log p, r), unweighted over outcomes (95% Fisher-z)",
-          s_rho.value, None, paper_value=0.43, interval=ci(s_rho), source=SRC,
-          comparable=P["toy_seed"] == 42 and P["toy_size"] == 1000, note=NOT_SEED)
-rec.claim("toy-string-pearson", "string-level Pearson r of (log p, r), unweighted over outcomes (95% Fisher-z)",
-          s_r.value, None, paper_value=0.49, interval=ci(s_r), source=SRC,
-          comparable=P["toy_seed"] == 42 and P["toy_size"] == 1000, note=NOT_SEED)
-rec.claim("toy-string-pearson-q", "string-level Pearson r of (log p, r) weighted by q (exact)", w_r, None)
-rec.claim("toy-string-spearman-q", "string-level Spearman rho of (log p, r) weighted by q (exact)", w_rho, None)
-rec.claim("toy-top-outcomes", "outcomes that carry 90% of q's mass", top, None)
+rec.figure("toy-string-spearman", "string-level Spearman rho of (log p, r), unweighted over outcomes (95% Fisher-z)",
+           s_rho.value, paper_value=0.43, interval=ci(s_rho), source=SRC, comparable=TAN2024_WORLD, note=NOT_TAN2024)
+rec.figure("toy-string-pearson", "string-level Pearson r of (log p, r), unweighted over outcomes (95% Fisher-z)",
+           s_r.value, paper_value=0.49, interval=ci(s_r), source=SRC, comparable=TAN2024_WORLD, note=NOT_TAN2024)
+rec.figure("toy-string-pearson-q", "string-level Pearson r of (log p, r) weighted by q (exact)", w_r)
+rec.figure("toy-string-spearman-q", "string-level Spearman rho of (log p, r) weighted by q (exact)", w_rho)
+rec.figure("toy-top-outcomes", "outcomes that carry 90% of q's mass", top)
 display(pd.DataFrame({"unweighted (the seed)": [s_rho.value, s_r.value], "weighted by q": [w_rho, w_r]},
                      index=["Spearman", "Pearson"]).round(3))
 
@@ -258,8 +250,8 @@ display(pd.DataFrame({"unweighted (the seed)": [s_rho.value, s_r.value], "weight
 #
 # ## Corpus level, three ways
 #
-# 1. **The seed's estimator**: typical corpora only; their $\overline{\log p}$ cut into {glue:text}`toy-n-bins`
-#    equal-width bins; {glue:text}`toy-per-bin` corpora drawn per bin with replacement; Pearson and Spearman of the
+# 1. **The seed's estimator**: typical corpora only; their $\overline{\log p}$ cut into {glue:text}`param-n_bins`
+#    equal-width bins; {glue:text}`param-per_bin` corpora drawn per bin with replacement; Pearson and Spearman of the
 #    drawn set (`tan2024.binned_correlation`; interval: percentiles of the whole estimator repeated on typical
 #    corpora resampled with replacement — a Fisher-z interval on the drawn pairs would count each repeated corpus
 #    as new evidence).
@@ -267,13 +259,13 @@ display(pd.DataFrame({"unweighted (the seed)": [s_rho.value, s_r.value], "weight
 # 3. **All corpora, no filter** (Fisher-z interval).
 
 # %%
-rng = np.random.default_rng(P["seed"])
+rng = np.random.default_rng(seed)
 rows = []
 ways = {}
 if n_typ >= 4:
     x_t, y_t = avg_lp[is_typ], avg_r[is_typ]
     for m in ("pearson", "spearman"):
-        ways[("binned", m)] = tan2024.binned_correlation(rng, x_t, y_t, m, P["n_bins"], P["per_bin"], P["n_boot"])
+        ways[("binned", m)] = tan2024.binned_correlation(rng, x_t, y_t, m, n_bins, per_bin, n_boot)
         ways[("typical once", m)] = stats.correlation(x_t, y_t, m)
 for m in ("pearson", "spearman"):
     ways[("all corpora", m)] = stats.correlation(avg_lp, avg_r, m)
@@ -281,14 +273,12 @@ for (way, m), c in ways.items():
     rows.append(dict(estimator=way, method=m, value=c.value, low=c.low, high=c.high, corpora=c.n))
 corr_table = pd.DataFrame(rows)
 display(corr_table.round(3))
-rec.claim("toy-n-bins", "bins of the seed's estimator", P["n_bins"], None)
-rec.claim("toy-per-bin", "corpora drawn per bin", P["per_bin"], None)
 for (way, m), c in ways.items():
     key = {"binned": "binned", "typical once": "typical", "all corpora": "all"}[way]
     paper = {("binned", "pearson"): -0.92, ("binned", "spearman"): -0.92}.get((key, m))
-    rec.claim(f"toy-corpus-{key}-{m}", f"corpus-level {m} of (avg log p, avg r), {way} (95% interval)", c.value,
-              None, paper_value=paper, interval=ci(c), source=SRC if paper is not None else "",
-              comparable=AT_SEED if paper is not None else True, note=NOT_SEED if paper is not None else "")
+    rec.figure(f"toy-corpus-{key}-{m}", f"corpus-level {m} of (avg log p, avg r), {way} (95% interval)", c.value,
+               paper_value=paper, interval=ci(c), source=SRC if paper is not None else "",
+               comparable=AT_TAN2024 if paper is not None else True, note=NOT_TAN2024 if paper is not None else "")
 
 # %% [markdown]
 # The seed's estimator gives $r=${glue:text}`toy-corpus-binned-pearson:.3f` and $\rho=${glue:text}`toy-corpus-binned-spearman:.3f`
@@ -321,22 +311,22 @@ def moments(idx):
                 exact=(cxb - vx) / math.sqrt(vx * (vx + vb - 2 * cxb)))
 
 
-sets = {"all corpora": np.arange(P["toy_corpora"])}
+sets = {"all corpora": np.arange(toy_corpora)}
 if n_typ >= 4:
     typ_idx = np.flatnonzero(is_typ)
     sets["typical once"] = typ_idx
-    sets["binned (one draw)"] = typ_idx[tan2024.binned_resample(np.random.default_rng(P["seed"]), avg_lp[typ_idx],
-                                                           P["n_bins"], P["per_bin"])]
+    sets["binned (one draw)"] = typ_idx[tan2024.binned_resample(np.random.default_rng(seed), avg_lp[typ_idx],
+                                                           n_bins, per_bin)]
 mom = pd.DataFrame({k: moments(v) for k, v in sets.items()}).T
 display(mom)
-rec.claim("toy-ratio-all", "Var(avg log q)/Var(avg log p) over all corpora", float(mom.loc["all corpora", "ratio"]), None)
+rec.figure("toy-ratio-all", "Var(avg log q)/Var(avg log p) over all corpora", float(mom.loc["all corpora", "ratio"]))
 if n_typ >= 4:
-    rec.claim("toy-ratio-typical", "Var(avg log q)/Var(avg log p) over typical corpora",
-              float(mom.loc["typical once", "ratio"]), None)
-    rec.claim("toy-ratio-binned", "Var(avg log q)/Var(avg log p) over one binned draw",
-              float(mom.loc["binned (one draw)", "ratio"]), None)
-    rec.claim("toy-varx-binned-over-typical", "Var(avg log p) of a binned draw / of the typical corpora once",
-              float(mom.loc["binned (one draw)", "var_X"] / mom.loc["typical once", "var_X"]), None)
+    rec.figure("toy-ratio-typical", "Var(avg log q)/Var(avg log p) over typical corpora",
+               float(mom.loc["typical once", "ratio"]))
+    rec.figure("toy-ratio-binned", "Var(avg log q)/Var(avg log p) over one binned draw",
+               float(mom.loc["binned (one draw)", "ratio"]))
+    rec.figure("toy-varx-binned-over-typical", "Var(avg log p) of a binned draw / of the typical corpora once",
+               float(mom.loc["binned (one draw)", "var_X"] / mom.loc["typical once", "var_X"]))
 
 # %% [markdown]
 # Across all corpora, $\operatorname{Var}B/\operatorname{Var}X=${glue:text}`toy-ratio-all:.3g`: corpora spread far more across the
@@ -354,24 +344,23 @@ if n_typ >= 4:
 
 # %%
 all_r_hi = stats.correlation(avg_lp, avg_r, "pearson", level=LEVEL)
-rec.claim("toy-lemma-check", "q-weighted string-level Pearson r lies in the 1-1e-4 Fisher-z interval of the "
-          "all-corpora corpus-level r (Theorem: averaging keeps the correlation)", bool(all_r_hi.low <= w_r <= all_r_hi.high),
-          bool(all_r_hi.low <= w_r <= all_r_hi.high), interval=ci(all_r_hi))
-rec.claim("toy-spearman-from-r", "(6/pi) arcsin(r_q/2): the Spearman rho of a bivariate normal with the strings' "
-          "q-weighted Pearson r (the large-N limit of the all-corpora rho)", 6 / math.pi * math.asin(w_r / 2), None)
-pred_band = ty.band_correlation(world.log_q, world.log_p, P["toy_corpus_size"], P["eps"])
-rec.claim("toy-band-prediction", "corpus-level Pearson r over typical corpora predicted by the identity + normal "
-          "approximation", pred_band, None)
+rec.check("toy-lemma-check", "q-weighted string-level Pearson r lies in the 1-1e-4 Fisher-z interval of the "
+          "all-corpora corpus-level r (Theorem: averaging keeps the correlation)", w_r,
+          inside=(all_r_hi.low, all_r_hi.high))
+rec.figure("toy-spearman-from-r", "(6/pi) arcsin(r_q/2): the Spearman rho of a bivariate normal with the strings' "
+           "q-weighted Pearson r (the large-N limit of the all-corpora rho)", 6 / math.pi * math.asin(w_r / 2))
+pred_band = ty.band_correlation(world.log_q, world.log_p, toy_corpus_size, eps)
+rec.figure("toy-band-prediction", "corpus-level Pearson r over typical corpora predicted by the identity + normal "
+           "approximation", pred_band)
 if n_typ >= 10:
     typ_r_hi = stats.correlation(avg_lp[is_typ], avg_r[is_typ], "pearson", level=LEVEL)
-    ok = typ_r_hi.low <= pred_band <= typ_r_hi.high
-    rec.claim("toy-band-check", "the predicted typical-corpus r lies in the 1-1e-4 Fisher-z interval of the measured one",
-              bool(ok), bool(ok), interval=ci(typ_r_hi))
+    rec.check("toy-band-check", "the predicted typical-corpus r lies in the 1-1e-4 Fisher-z interval of the "
+              "measured one", pred_band, inside=(typ_r_hi.low, typ_r_hi.high))
 
 # %% [markdown]
 # Predicted over typical corpora: $r=${glue:text}`toy-band-prediction:.3f` (measured
-# {glue:text}`toy-corpus-typical-pearson:.3f`; in the $1-10^{-4}$ interval: {glue:text}`toy-band-check`). The
-# weighted string-level $r_q$ lies in the $1-10^{-4}$ interval of the all-corpora $r$: {glue:text}`toy-lemma-check`.
+# {glue:text}`toy-corpus-typical-pearson:.3f`; checked: the prediction lies in the measured $r$'s $1-10^{-4}$
+# interval). Checked too: the weighted string-level $r_q$ lies in the $1-10^{-4}$ interval of the all-corpora $r$.
 #
 # So, on the seed's own toy, of the corpus-level $-0.92$: the aligned model's strings are anti-correlated only
 # weakly ($r_q=${glue:text}`toy-string-pearson-q:.2f`, which is also what all its corpora show); the typicality filter
@@ -400,14 +389,14 @@ if n_typ >= 4:
     ax.scatter(avg_lp[is_typ], avg_r[is_typ], s=8, color=plots.ROLE["aligned"], lw=0,
                label=f"typical (r = {ways[('typical once', 'pearson')].value:.2f})")
 xx = np.linspace(avg_lp.min(), avg_lp.max(), 2)
-for off, ls in ((0, "-"), (P["eps"], ":"), (-P["eps"], ":")):
+for off, ls in ((0, "-"), (eps, ":"), (-eps, ":")):
     ax.plot(xx, world.beta * (world.log_z - H_q + off - xx), "k", ls=ls, lw=1)
 ax.set(xlabel="average log p", ylabel="average r", title="Corpora of q")
 ax.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
-# **Figure: Simpson's paradox on the seed's toy.** Left: the {glue:text}`toy-outcomes` outcomes, area proportional to
+# **Figure: Simpson's paradox on the seed's toy.** Left: the {glue:text}`param-toy_size` outcomes, area proportional to
 # $q(y)$. Fitted over outcomes counted once (brown) the line rises — the seed's string level; fitted with the
 # weights $q$ (orange) it falls slightly: the few outcomes the model actually produces sit on a nearly flat cloud.
 # Right: each corpus's averages. All corpora (grey) form an elongated cloud *across* the line
@@ -418,8 +407,8 @@ plt.show()
 # ## Neural models
 #
 # The bundled prior `tiny-imdb` and its DPO-aligned version `tiny-imdb-positive` (trained from it with
-# $\beta=${glue:text}`neural-beta:g`; any pair of model ids can be passed as parameters). We sample
-# {glue:text}`neural-per-prompt` strings for each of {glue:text}`neural-prompts` held-out IMDB openings from the
+# $\beta=${glue:text}`param-beta_dpo:g`; any pair of model ids can be passed as parameters). We sample
+# {glue:text}`param-n_per_prompt` strings for each of {glue:text}`param-n_prompts` held-out IMDB openings from the
 # policy (`corpora.sample_corpus`), score them under the prior (with the prompt) and by two rewards:
 #
 # * the **sentiment reward**, the log-odds of a TF-IDF classifier of positive reviews (`rewards.sentiment`),
@@ -436,35 +425,29 @@ plt.show()
 # $\overline{\log\pi_{\rm ref}}+\overline r/\beta=\overline{\log\pi}$ on every corpus.
 
 # %%
-import torch
-
 from lmdist.lm import corpora, data, models, rewards
 
-torch.set_num_threads(2)
 t_neural = time.time()
-pol, tok = models.load_lm(P["policy"], device=P["device"])
-ref, ref_tok = models.load_lm(P["prior"], device=P["device"])
-prompts = data.prompts(P["n_prompts"], P["prompt_tokens"], tok, split="test", seed=P["seed"])
+pol, tok = models.load_lm(policy, device=device)
+ref, ref_tok = models.load_lm(prior, device=device)
+prompts = data.prompts(n_prompts, prompt_tokens, tok, split="test", seed=seed)
 reward_fn = rewards.sentiment()
-corpus = corpora.sample_corpus(pol, tok, ref, prompts, P["n_per_prompt"], P["max_new_tokens"], reward_fn,
-                               seed=P["seed"], batch_size=64, device=P["device"], prior_tokenizer=ref_tok,
+corpus = corpora.sample_corpus(pol, tok, ref, prompts, n_per_prompt, max_new_tokens, reward_fn,
+                               seed=seed, batch_size=64, device=device, prior_tokenizer=ref_tok,
                                progress=False)
 neural_seconds = time.time() - t_neural
 print(f"neural part: {neural_seconds:.1f} s to load, sample and score {len(corpus)} strings")
 g = corpus.prompt_index
 x = corpus.logp_prior
 r_sent = corpus.reward
-r_dpo = align.dpo_implicit_reward(corpus.logp_policy, corpus.logp_prior, P["beta_dpo"])
-r_seed = corpus.logp_prior - corpus.logp_policy  # the seed's "secret reward": log pi_ref - log pi
-rec.claim("neural-beta", "DPO beta of the policy", P["beta_dpo"], None)
-rec.claim("neural-prompts", "prompts", P["n_prompts"], None)
-rec.claim("neural-per-prompt", "strings per prompt", P["n_per_prompt"], None)
-rec.claim("neural-strings", "strings sampled", len(corpus), None)
-rec.claim("neural-mean-reward", "mean sentiment reward of the policy's strings", float(r_sent.mean()), None)
+r_dpo = align.dpo_implicit_reward(corpus.logp_policy, corpus.logp_prior, beta_dpo)
+r_tan2024 = corpus.logp_prior - corpus.logp_policy  # the seed's "secret reward": log pi_ref - log pi
+rec.figure("neural-strings", "strings sampled", len(corpus))
+rec.figure("neural-mean-reward", "mean sentiment reward of the policy's strings", float(r_sent.mean()))
 
 rows = []
 res = {}
-for name, rv in (("sentiment", r_sent), ("DPO implicit", r_dpo), ("seed's sign", r_seed)):
+for name, rv in (("sentiment", r_sent), ("DPO implicit", r_dpo), ("seed's sign", r_tan2024)):
     for m in ("pearson", "spearman"):
         res[(name, "pooled", m)] = stats.correlation(x, rv, m)
         res[(name, "within prompt", m)] = stats.within_correlation(x, rv, g, m)
@@ -480,24 +463,25 @@ display(pd.DataFrame(rows).round(3))
 # ({glue:text}`neural-string-sentiment-within-pearson-ci`). DPO implicit reward, within prompt:
 # $r=${glue:text}`neural-string-dpo-within-pearson:.3f` ({glue:text}`neural-string-dpo-within-pearson-ci`),
 # $\rho=${glue:text}`neural-string-dpo-within-spearman:.3f`; with the seed's sign it is
-# $r=${glue:text}`neural-string-seed-within-pearson:.3f` — the exact negative (checked:
-# {glue:text}`neural-sign-flip-exact`).
+# $r=${glue:text}`neural-string-seed-within-pearson:.3f` — the exact negative, since that reward is $-r/\beta$ up to a
+# per-prompt constant (the two sum to {glue:text}`neural-sign-flip-exact:.2g`, float rounding).
 
 # %%
 def label(c):
     return f"[{c.low:.3f}, {c.high:.3f}]"
 
 
+# The seed's reward is exactly -r_DPO/beta here (log Z(x) = 0), so the sum is zero by construction (float rounding).
+flip = abs(res[("DPO implicit", "within prompt", "pearson")].value + res[("seed's sign", "within prompt", "pearson")].value)
+rec.figure("neural-sign-flip-exact", "within prompts, |corr(log p_prior, seed's reward) + corr(log p_prior, DPO "
+           "implicit reward)|", flip)
 short = {"sentiment": "sentiment", "DPO implicit": "dpo", "seed's sign": "seed"}
 for (name, how, m), c in res.items():
     cid = f"neural-string-{short[name]}-{'pooled' if how == 'pooled' else 'within'}-{m}"
-    rec.claim(cid, f"string-level {m} of (log p_prior, {name} reward), {how} (95% Fisher-z)", c.value, None,
-              interval=ci(c))
+    rec.figure(cid, f"string-level {m} of (log p_prior, {name} reward), {how} (95% Fisher-z)", c.value,
+               interval=ci(c))
     if m == "pearson":
-        rec.claim(cid + "-ci", f"95% interval of {cid}", label(c), None)
-flip = abs(res[("DPO implicit", "within prompt", "pearson")].value + res[("seed's sign", "within prompt", "pearson")].value)
-rec.claim("neural-sign-flip-exact", "within prompts, corr(log p_prior, seed's reward) = -corr(log p_prior, DPO "
-          "implicit reward) (|sum| < 1e-9)", bool(flip < 1e-9), bool(flip < 1e-9))
+        rec.figure(cid + "-ci", f"95% interval of {cid}", label(c))
 
 # %% [markdown]
 # ### The per-prompt term
@@ -520,10 +504,10 @@ for name, rv in choices.items():
     c = stats.correlation(x, rv, "pearson")
     zrows.append(dict(choice=name, pearson=c.value, low=c.low, high=c.high))
 ztab = pd.DataFrame(zrows)
+rec.figure("neural-logz-pooled-range", "pooled Pearson r of (log p_prior, DPO implicit reward) for three choices of "
+           "the unidentified log Z(x): [min, max]", f"[{ztab.pearson.min():.3f}, {ztab.pearson.max():.3f}]")
+rec.figure("neural-logz-zero", "pooled Pearson r with log Z(x) = 0", float(ztab.pearson.iloc[0]))
 display(ztab.round(3))
-rec.claim("neural-logz-pooled-range", "pooled Pearson r of (log p_prior, DPO implicit reward) for three choices of "
-          "the unidentified log Z(x): [min, max]", f"[{ztab.pearson.min():.3f}, {ztab.pearson.max():.3f}]", None)
-rec.claim("neural-logz-zero", "pooled Pearson r with log Z(x) = 0", float(ztab.pearson.iloc[0]), None)
 
 # %% [markdown]
 # Pooled over prompts, the Pearson correlation between $\log\pi_{\rm ref}$ and the implicit reward ranges over
@@ -532,49 +516,51 @@ rec.claim("neural-logz-zero", "pooled Pearson r with log Z(x) = 0", float(ztab.p
 #
 # ### Corpus level
 #
-# Corpora of {glue:text}`neural-corpus-size` strings drawn with replacement from the pool
-# (`stats.bootstrap_corpora`, {glue:text}`neural-corpora` corpora), as the seed does. By
+# Corpora of {glue:text}`param-corpus_size` strings drawn with replacement from the pool
+# (`stats.bootstrap_corpora`, {glue:text}`param-n_corpora` corpora), as the seed does. By
 # {prf:ref}`thm-averaging-keeps-correlation`, their Pearson correlation estimates the pool's string-level one —
 # there is nothing for the averaging to reverse.
 
 # %%
-boot_rng = np.random.default_rng(P["seed"] + 1)
-idx = stats.bootstrap_corpora(boot_rng, len(corpus), P["n_corpora"], P["corpus_size"])
+boot_rng = np.random.default_rng(seed + 1)
+idx = stats.bootstrap_corpora(boot_rng, len(corpus), n_corpora, corpus_size)
 cx = stats.corpus_means(x, idx)
 c_pol = stats.corpus_means(corpus.logp_policy, idx)
 crow = []
 cres = {}
-for name, rv in (("sentiment", r_sent), ("DPO implicit", r_dpo), ("seed's sign", r_seed)):
+for name, rv in (("sentiment", r_sent), ("DPO implicit", r_dpo), ("seed's sign", r_tan2024)):
     cr = stats.corpus_means(rv, idx)
     for m in ("pearson", "spearman"):
         cres[(name, m)] = stats.correlation(cx, cr, m)
         crow.append(dict(reward=name, method=m, corpus=cres[(name, m)].value, low=cres[(name, m)].low,
                          high=cres[(name, m)].high, string_pooled=res[(name, "pooled", m)].value))
 display(pd.DataFrame(crow).round(3))
-neural_gap = tan2024.identity_gap(cx, stats.corpus_means(r_dpo, idx), c_pol, P["beta_dpo"], 0.0)
-rec.claim("neural-identity-error", "max over bootstrap corpora of |avg log p_ref + avg r_DPO/beta - avg log pi| (< 1e-9)",
-          float(np.abs(neural_gap).max()), bool(np.abs(neural_gap).max() < 1e-9))
-rec.claim("neural-corpora", "bootstrap corpora of neural strings", P["n_corpora"], None)
-rec.claim("neural-corpus-size", "strings per bootstrap corpus", P["corpus_size"], None)
-for (name, m), c in cres.items():
-    cid = f"neural-corpus-{short[name]}-{m}"
-    rec.claim(cid, f"corpus-level {m} of (avg log p_prior, avg {name} reward), bootstrap corpora (95% Fisher-z)",
-              c.value, None, interval=ci(c))
-    if m == "pearson":
-        rec.claim(cid + "-ci", f"95% interval of {cid}", label(c), None)
+
+# %%
+# r_DPO = beta (log pi - log p_ref) string by string, so the identity holds by construction (float rounding).
+neural_gap = tan2024.identity_gap(cx, stats.corpus_means(r_dpo, idx), c_pol, beta_dpo, 0.0)
+rec.figure("neural-identity-error", "max over bootstrap corpora of |avg log p_ref + avg r_DPO/beta - avg log pi|",
+           np.abs(neural_gap).max())
 c_hi = stats.correlation(cx, stats.corpus_means(r_sent, idx), "pearson", level=LEVEL)
 s_val = res[("sentiment", "pooled", "pearson")].value
-rec.claim("neural-lemma-consistent", "pooled string-level r (sentiment) lies in the 1-1e-4 Fisher-z interval of the "
-          "bootstrap corpus-level r (reported: corpus means of few strings need not be normal)",
-          bool(c_hi.low <= s_val <= c_hi.high), None, interval=ci(c_hi))
+rec.figure("neural-lemma-consistent", "pooled string-level r (sentiment) lies in the 1-1e-4 Fisher-z interval of the "
+           "bootstrap corpus-level r (reported: corpus means of few strings need not be normal)",
+           bool(c_hi.low <= s_val <= c_hi.high), interval=ci(c_hi))
+for (name, m), c in cres.items():
+    cid = f"neural-corpus-{short[name]}-{m}"
+    rec.figure(cid, f"corpus-level {m} of (avg log p_prior, avg {name} reward), bootstrap corpora (95% Fisher-z)",
+               c.value, interval=ci(c))
+    if m == "pearson":
+        rec.figure(cid + "-ci", f"95% interval of {cid}", label(c))
 
+# %%
 # The seed's neural figures, each beside ours of the same kind (not comparable: other models, prompts and rewards,
 # and the seed pools 31 sampling adaptors; its DPO reward has the opposite sign). Our DPO string level: within prompts.
 NOTE_RLHF = ("the seed: rlhf-7b-harmless vs Llama-2-7b with a learned reward model on hh-rlhf prompts, pooled over 31 "
              "sampling adaptors; ours: DPO tiny-imdb-positive vs tiny-imdb with a sentiment classifier, one adaptor")
 NOTE_DPO = ("the seed: janus-dpo-7b vs Mistral-7B-v0.2, reward log pi_ref - log pi (the opposite sign), pooled over "
             "prompts and 31 sampling adaptors; ours: tiny-imdb-positive vs tiny-imdb, defined sign, one adaptor")
-seed_neural = [
+tan2024_neural = [
     ("rlhf-string-spearman", res[("sentiment", "pooled", "spearman")], 0.38, NOTE_RLHF),
     ("rlhf-string-pearson", res[("sentiment", "pooled", "pearson")], 0.23, NOTE_RLHF),
     ("rlhf-corpus-spearman", cres[("sentiment", "spearman")], -0.83, NOTE_RLHF),
@@ -584,12 +570,13 @@ seed_neural = [
     ("dpo-corpus-spearman", cres[("DPO implicit", "spearman")], -0.97, NOTE_DPO),
     ("dpo-corpus-pearson", cres[("DPO implicit", "pearson")], -0.97, NOTE_DPO),
 ]
-for cid, c, paper, note in seed_neural:
-    rec.claim(f"neural-paper-{cid}", f"our {cid.replace('-', ' ')} beside the seed's (95% Fisher-z)", c.value, None,
-              paper_value=paper, interval=ci(c), source=SRC_NEURAL, comparable=False, note=note)
+for cid, c, paper, note in tan2024_neural:
+    rec.figure(f"neural-paper-{cid}", f"our {cid.replace('-', ' ')} beside the seed's (95% Fisher-z)", c.value,
+               paper_value=paper, interval=ci(c), source=SRC_NEURAL, comparable=False, note=note)
 
+# %%
 centre = float(corpus.logp_policy.mean())
-kept = np.abs(c_pol - centre) < P["neural_band"] * float(np.std(c_pol))
+kept = np.abs(c_pol - centre) < neural_band * float(np.std(c_pol))
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.0))
 for ax, (name, rv) in zip(axes, (("sentiment", r_sent), ("DPO implicit", r_dpo))):
     cr = stats.corpus_means(rv, idx)
@@ -640,33 +627,33 @@ plt.show()
 from lmdist.lm import sampling
 
 with_prompt = sampling.score(ref, ref_tok, list(corpus.prompts[i] for i in g), list(corpus.prior_token_ids),
-                             batch_size=64, device=P["device"], progress=False)
+                             batch_size=64, device=device, progress=False)
 no_prompt = sampling.score(ref, ref_tok, [""] * len(corpus), list(corpus.prior_token_ids), batch_size=64,
-                           device=P["device"], progress=False)
-rescore_err = float(np.max(np.abs(np.array([s.logprob_model for s in with_prompt]) - x)))
+                           device=device, progress=False)
+rescore_err = np.max(np.abs(np.array([s.logprob_model for s in with_prompt]) - x))
 x_noprompt = np.array([s.logprob_model for s in no_prompt])
 x_clamped = np.array([-np.clip(-s.token_logprobs_model, 0, 25).sum() for s in with_prompt])
 tok_losses = np.concatenate([-s.token_logprobs_model for s in with_prompt])
-rec.claim("neural-rescore-error", "max |log p_prior(y|x) rescored - as in the corpus| (float32 rounding)", rescore_err,
-          bool(rescore_err < 1e-3))
-rec.claim("neural-tokens-over-25", "fraction of tokens whose log-loss under the prior exceeds 25 nats (the seed's cap)",
-          float((tok_losses > 25).mean()), None)
-rec.claim("neural-clamp-changed", "fraction of strings whose prior score changes when token log-losses are capped at 25",
-          float(np.mean(np.abs(x_clamped - np.array([s.logprob_model for s in with_prompt])) > 1e-9)), None)
+# The same scoring function, model, inputs and batch size as sample_corpus used: a figure, not a check.
+rec.figure("neural-rescore-error", "max |log p_prior(y|x) rescored - as in the corpus|", rescore_err)
+rec.figure("neural-tokens-over-25", "fraction of tokens whose log-loss under the prior exceeds 25 nats (the seed's cap)",
+           float((tok_losses > 25).mean()))
+rec.figure("neural-clamp-changed", "fraction of strings whose prior score changes when token log-losses are capped at 25",
+           float(np.mean(np.abs(x_clamped - np.array([s.logprob_model for s in with_prompt])) > 1e-9)))
 srows = []
 for name, xv in (("log p_ref(y | x)", x), ("log p_ref(y), no prompt", x_noprompt), ("clamped at 25", x_clamped)):
-    dpo_v = align.dpo_implicit_reward(corpus.logp_policy, xv, P["beta_dpo"])
+    dpo_v = align.dpo_implicit_reward(corpus.logp_policy, xv, beta_dpo)
     srows.append(dict(prior_score=name,
                       sentiment=stats.within_correlation(xv, r_sent, g).value,
                       dpo_implicit=stats.within_correlation(xv, dpo_v, g).value))
 stab = pd.DataFrame(srows)
+rec.figure("neural-noprompt-sentiment", "within-prompt Pearson r of (log p_ref(y) without the prompt, sentiment reward)",
+           float(stab.sentiment.iloc[1]))
+rec.figure("neural-noprompt-dpo", "within-prompt Pearson r of (log p_ref(y) without the prompt, DPO implicit reward "
+           "computed with it)", float(stab.dpo_implicit.iloc[1]))
+rec.figure("neural-noprompt-shift", "mean of log p_ref(y) - log p_ref(y|x) over the strings (nats)",
+           float(np.mean(x_noprompt - x)))
 display(stab.round(3))
-rec.claim("neural-noprompt-sentiment", "within-prompt Pearson r of (log p_ref(y) without the prompt, sentiment reward)",
-          float(stab.sentiment.iloc[1]), None)
-rec.claim("neural-noprompt-dpo", "within-prompt Pearson r of (log p_ref(y) without the prompt, DPO implicit reward "
-          "computed with it)", float(stab.dpo_implicit.iloc[1]), None)
-rec.claim("neural-noprompt-shift", "mean of log p_ref(y) - log p_ref(y|x) over the strings (nats)",
-          float(np.mean(x_noprompt - x)), None)
 
 # %% [markdown]
 # Rescoring reproduces the corpus's $\log\pi_{\rm ref}(y\mid x)$ to {glue:text}`neural-rescore-error:.2g`. Without the
@@ -681,35 +668,34 @@ rec.claim("neural-noprompt-shift", "mean of log p_ref(y) - log p_ref(y|x) over t
 # ### The filter on neural corpora
 #
 # The seed's toy keeps typical corpora only; on neural corpora $H(\pi)$ is unknown, but the same selection can be
-# imitated: keep the bootstrap corpora whose $\overline{\log\pi}$ lies within {glue:text}`neural-band:g` standard
+# imitated: keep the bootstrap corpora whose $\overline{\log\pi}$ lies within {glue:text}`param-neural_band:g` standard
 # deviations of the pool's mean $\log\pi$. For the DPO implicit reward the identity pins
 # $\overline{\log\pi_{\rm ref}}+\overline r/\beta=\overline{\log\pi}$, so the kept corpora lie in a band around a line of
 # slope $-\beta$; the sentiment reward obeys no such identity (the policy is not exactly its tilt).
 
 # %%
 sd_link = stats.within_correlation(r_sent, r_dpo, g)
-rec.claim("neural-sentiment-vs-dpo", "within-prompt Pearson r of (sentiment reward, DPO implicit reward) (95% Fisher-z)",
-          sd_link.value, None, interval=ci(sd_link))
-rec.claim("neural-band", "half-width of the band on avg log pi (standard deviations)", P["neural_band"], None)
-rec.claim("neural-kept", "bootstrap corpora inside the band", int(kept.sum()), None)
+rec.figure("neural-sentiment-vs-dpo", "within-prompt Pearson r of (sentiment reward, DPO implicit reward) (95% Fisher-z)",
+           sd_link.value, interval=ci(sd_link))
+rec.figure("neural-kept", "bootstrap corpora inside the band", int(kept.sum()))
 brows = []
 if kept.sum() >= 10:
     for name, rv in (("sentiment", r_sent), ("DPO implicit", r_dpo)):
         cb = stats.correlation(cx[kept], stats.corpus_means(rv, idx)[kept], "pearson")
         brows.append(dict(reward=name, all_corpora=cres[(name, "pearson")].value, band=cb.value, low=cb.low,
                           high=cb.high))
-        rec.claim(f"neural-band-{short[name]}", f"Pearson r of (avg log p_prior, avg {name} reward) over corpora in "
-                  "the band (95% Fisher-z)", cb.value, None, interval=ci(cb))
-        rec.claim(f"neural-band-{short[name]}-ci", f"95% interval of neural-band-{short[name]}", label(cb), None)
+        rec.figure(f"neural-band-{short[name]}", f"Pearson r of (avg log p_prior, avg {name} reward) over corpora in "
+                   "the band (95% Fisher-z)", cb.value, interval=ci(cb))
+        rec.figure(f"neural-band-{short[name]}-ci", f"95% interval of neural-band-{short[name]}", label(cb))
     display(pd.DataFrame(brows).round(3))
 else:
-    rec.claim("neural-band-dpo", "too few corpora in the band", None, None)
-    rec.claim("neural-band-dpo-ci", "too few corpora in the band", "", None)
-    rec.claim("neural-band-sentiment", "too few corpora in the band", None, None)
-    rec.claim("neural-band-sentiment-ci", "too few corpora in the band", "", None)
+    rec.figure("neural-band-dpo", "too few corpora in the band", None)
+    rec.figure("neural-band-dpo-ci", "too few corpora in the band", "")
+    rec.figure("neural-band-sentiment", "too few corpora in the band", None)
+    rec.figure("neural-band-sentiment-ci", "too few corpora in the band", "")
 
 # %% [markdown]
-# Of {glue:text}`neural-corpora` corpora, {glue:text}`neural-kept` lie in the band. Over them, the DPO implicit reward
+# Of {glue:text}`param-n_corpora` corpora, {glue:text}`neural-kept` lie in the band. Over them, the DPO implicit reward
 # gives $r=${glue:text}`neural-band-dpo:.3f` ({glue:text}`neural-band-dpo-ci`; all corpora:
 # {glue:text}`neural-corpus-dpo-pearson:.3f`), the sentiment reward $r=${glue:text}`neural-band-sentiment:.3f`
 # ({glue:text}`neural-band-sentiment-ci`; all corpora: {glue:text}`neural-corpus-sentiment-pearson:.3f`). For the implicit
@@ -774,7 +760,7 @@ else:
 # {glue:text}`toy-corpus-all-spearman:.3f`.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 print(f"computations took {time.time() - t_start:.1f} s")
 rec.write(results_path)
 rec.table()

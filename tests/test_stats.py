@@ -142,3 +142,59 @@ def test_validation_names_the_parameter():
         stats.hoeffding_halfwidth(0, 1.0, 0.1)
     with pytest.raises(ValueError, match="delta"):
         stats.hoeffding_halfwidth(3, 1.0, 1.0)
+
+
+def test_percentile_bootstrap_matches_the_normal_approximation():
+    # The bootstrap means of n values have mean v̄ and variance σ̂²/n (σ̂² with ddof 0), and for n = 400 normal
+    # values they are close to normal: the 95 % interval is v̄ ± 1.96 σ̂/√n. With 20000 resamples the quantiles
+    # are estimated to about 0.02 standard errors, and the skewness of the bootstrap law moves them by about
+    # 0.01; 0.1 standard errors is far outside both.
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=400)
+    resamples = stats.bootstrap_corpora(rng, len(v), 20_000, len(v))
+    mean, low, high = stats.percentile_bootstrap(v, resamples)
+    se = v.std() / math.sqrt(len(v))
+    assert mean == pytest.approx(v.mean(), rel=1e-12)
+    z = sps.norm.ppf(0.975)
+    assert abs(low - (v.mean() - z * se)) < 0.1 * se
+    assert abs(high - (v.mean() + z * se)) < 0.1 * se
+    _, low50, high50 = stats.percentile_bootstrap(v, resamples, level=0.5)
+    assert abs(high50 - low50 - 2 * sps.norm.ppf(0.75) * se) < 0.1 * se
+
+
+def test_percentile_bootstrap_of_the_identity_resample_is_the_mean():
+    v = np.array([3.0, -1.0, 4.0, 1.5])
+    mean, low, high = stats.percentile_bootstrap(v, np.tile(np.arange(4), (7, 1)))
+    assert low == pytest.approx(mean) and high == pytest.approx(mean) and mean == pytest.approx(1.875)
+
+
+def test_hoeffding_ustat_deviation_bounds_the_upper_tail():
+    # Ū: the mean over 3 groups of the order-2 U-statistic of h(a, b) = 1{a + b > 1} on 12 uniforms (E h = 1/2).
+    # At δ = 0.25 the frequency of Ū − 1/2 >= t must stay under δ plus its binomial slack.
+    rng = np.random.default_rng(4)
+    n, groups, delta, trials = 12, 3, 0.25, 4000
+    t = stats.hoeffding_ustat_deviation(n, 2, delta, n_groups=groups)
+    x = rng.random((trials, groups, n))
+    i, j = np.triu_indices(n, 1)
+    u = ((x[..., i] + x[..., j]) > 1).mean(axis=-1).mean(axis=-1)
+    assert int(np.sum(u - 0.5 >= t)) <= binomial_band(trials, delta)[1]
+
+
+def test_hoeffding_ustat_deviation_counts_independent_blocks():
+    # m = n_groups · ⌊n/order⌋ independent values: 4 groups of ⌊10/3⌋ = 3 blocks are 12 single draws, and a
+    # one-sided bound at δ is the two-sided half-width at 2δ.
+    t = stats.hoeffding_ustat_deviation(10, 3, 0.01, n_groups=4)
+    assert t == pytest.approx(stats.hoeffding_ustat_deviation(12, 1, 0.01))
+    assert t == pytest.approx(stats.hoeffding_halfwidth(12, 1.0, 0.02))
+    assert stats.hoeffding_ustat_deviation(10, 3, 0.01, n_groups=4, value_range=2.5) == pytest.approx(2.5 * t)
+
+
+def test_bootstrap_and_ustat_validation_names_the_parameter():
+    with pytest.raises(ValueError, match="resamples"):
+        stats.percentile_bootstrap(np.ones(3), np.array([[0, 3]]))
+    with pytest.raises(ValueError, match="level"):
+        stats.percentile_bootstrap(np.ones(3), np.array([[0, 1]]), level=0.0)
+    with pytest.raises(ValueError, match="order"):
+        stats.hoeffding_ustat_deviation(3, 4, 0.1)
+    with pytest.raises(ValueError, match="delta"):
+        stats.hoeffding_ustat_deviation(3, 1, 0.0)

@@ -161,3 +161,43 @@ def hoeffding_halfwidth(n: int, value_range: float, delta: float) -> np.float64:
     if d == 1.0:
         raise ValueError(f"delta must be a finite number in (0, 1), got {delta!r}")
     return np.float64(value_range * math.sqrt(math.log(2.0 / d) / (2.0 * n)))
+
+
+def percentile_bootstrap(values: ArrayLike, resamples: ArrayLike, level: float = 0.95
+                         ) -> tuple[np.float64, np.float64, np.float64]:
+    """The mean of ``values`` and its percentile-bootstrap interval at ``level``:
+
+        (v̄,  Q_{(1−level)/2}(m),  Q_{(1+level)/2}(m)),   m_b = (1/n) Σ_j v[resamples[b, j]],
+
+    with Q numpy's (linear) quantile over the resamples b. ``resamples`` is a (n_boot, n) array of
+    indices into ``values`` (:func:`bootstrap_corpora`); passing the same array for several estimates
+    over the same units (e.g. prompts) resamples them jointly.
+    """
+    v = checks.finite_vector(values, "values")
+    idx = np.asarray(resamples)
+    if idx.ndim != 2 or idx.size == 0 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= len(v):
+        raise ValueError(f"resamples must be a non-empty 2-D array of indices in [0, {len(v)}), got shape "
+                         f"{idx.shape} of dtype {idx.dtype}")
+    lv = confidence_level(level)
+    low, high = np.quantile(corpus_means(v, idx), [(1 - lv) / 2, (1 + lv) / 2])
+    return v.mean(), np.float64(low), np.float64(high)
+
+
+def hoeffding_ustat_deviation(n: int, order: int, delta: float, *, n_groups: int = 1,
+                              value_range: float = 1.0) -> np.float64:
+    """One-sided: t with P(Ū − E Ū >= t) <= δ (and likewise P(E Ū − Ū >= t) <= δ), where Ū averages
+    ``n_groups`` independent U-statistics, each of order k = ``order`` on n i.i.d. draws, with kernel
+    values in an interval of length R (Hoeffding 1963, section 5: a U-statistic is an average of means
+    of ⌊n/k⌋ independent kernel values, so the groups together give m independent values):
+
+        t = R √(log(1/δ) / (2m)),   m = n_groups · ⌊n/k⌋.
+    """
+    n = checks.integer(n, "n", lo=1)
+    order = checks.integer(order, "order", lo=1, hi=n)
+    n_groups = checks.integer(n_groups, "n_groups", lo=1)
+    value_range = checks.real(value_range, "value_range", lo=0.0)
+    d = checks.real(delta, "delta", lo=0.0, hi=1.0, open_lo=True)
+    if d == 1.0:
+        raise ValueError(f"delta must be a finite number in (0, 1), got {delta!r}")
+    m = n_groups * (n // order)
+    return np.float64(value_range * math.sqrt(math.log(1.0 / d) / (2.0 * m)))
