@@ -98,19 +98,16 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
+from lmdist.book import chapter
+from lmdist.exact import adaptors as ad
 from lmdist.exact import globalnorm as gn
 from lmdist.exact import imha, stats, tan2024
 from lmdist.exact import infotheory as it
-from lmdist.book import params, plots, results
 from lmdist.exact import strings as st
-from lmdist.exact import adaptors as ad
 
-P = params.from_namespace(globals())
-rec = results.Recorder(chapter="07", title="Sampling adaptors and globally normalised sampling", parameters=P,
-                       source="derived in chapter 07")
-plots.use()
+rec = chapter.start(globals())
 SRC = "seed 000 (Tan et al. 2024)"
-rng = np.random.default_rng(P["seed"])
+rng = np.random.default_rng(seed)
 SETTINGS = tan2024.settings()
 FAMILIES = [f for f, _ in tan2024.FAMILIES]
 t_start = time.time()
@@ -147,25 +144,24 @@ t_start = time.time()
 # for a truncation $Z_t=\sum_{v\text{ kept}}p_t(v)$.
 # ```
 #
-# **The toy.** A string space of all strings of length at most {glue:text}`toy-len` over {glue:text}`toy-alphabet` tokens
+# **The toy.** A string space of all strings of length at most {glue:text}`param-toy_len` over {glue:text}`param-toy_alphabet` tokens
 # (plus EOS: {glue:text}`toy-size` strings; more than 50 symbols so that top-$k$ 50 and 30 truncate). The prior $p$ is a
 # random autoregressive model (Dirichlet rows), the reward $r$ a per-token linear reward plus per-string noise, and
 # the *aligned policy* is exactly $q\propto p\,e^{r/\beta}$, turned into its next-token table. Adaptors act on $q$'s rows.
 
 # %%
-space = st.StringSpace(P["toy_alphabet"], P["toy_len"])
-prior_lm = st.random_lm(space, rng, concentration=P["toy_concentration"])
-reward_toy = st.linear_reward(space, rng.normal(0.0, 1.0, P["toy_alphabet"])) + rng.normal(0.0, 0.5, space.size)
-logq = it.normalize(prior_lm.logp + reward_toy / P["beta"])
+space = st.StringSpace(toy_alphabet, toy_len)
+prior_lm = st.random_lm(space, rng, concentration=toy_concentration)
+reward_toy = st.linear_reward(space, rng.normal(0.0, 1.0, toy_alphabet)) + rng.normal(0.0, 0.5, space.size)
+logq = it.normalize(prior_lm.logp + reward_toy / beta)
 policy_lm = st.autoregressive(space, logq)
 logp_toy = prior_lm.logp
-rec.claim("toy-size", "strings in the toy space", space.size, None)
-rec.claim("toy-alphabet", "toy tokens (EOS extra)", P["toy_alphabet"], None)
-rec.claim("toy-len", "longest toy string", P["toy_len"], None)
-policy_err = float(np.max(np.abs(policy_lm.logp - logq)))
-rec.claim("toy-policy-error", "max |log q_autoregressive - log q| (the table reproduces q ∝ p e^{r/β})", policy_err,
-          policy_err < 1e-9)
+rec.figure("toy-size", "strings in the toy space", space.size)
+policy_err = np.max(np.abs(policy_lm.logp - logq))
+_ = rec.check("toy-policy-error", "max |log q_autoregressive - log q| (the table reproduces q ∝ p e^{r/β})",
+              policy_err, below=1e-9)
 
+# %%
 adapted, rows = {}, []
 max_mass_err = brute_err = renyi_err = 0.0
 for s in SETTINGS:
@@ -188,28 +184,30 @@ for s in SETTINGS:
         log_z = np.logaddexp.reduce(logw_tab, axis=-1)
         renyi_err = max(renyi_err, float(np.max(np.abs(log_z - (1 - 1 / s.temperature) * it.renyi_entropy(inner, 1 / s.temperature)))))
 lg = pd.DataFrame(rows)
+
+# %%
 equal = lg.tvd < 1e-12
-iff = bool(np.all(equal == (lg.log_w_spread < 1e-12)))
-rec.claim("local-mass-error", "max over the 35 settings of |sum_y q̃(y) - 1| (token-by-token sampling is normalised)",
-          max_mass_err, max_mass_err < 1e-9)
-rec.claim("brute-force-error", "max |log π̃ (level by level) - log π̃ (definition, string by string)| on 8 random strings per setting",
-          brute_err, brute_err < 1e-9)
-rec.claim("renyi-identity-error", "max |log Z_t - (1 - 1/T) H_{1/T}(q_t)| over prefixes, temperature-only settings",
-          renyi_err, renyi_err < 1e-9)
-rec.claim("local-equals-global-count", "settings where local = global (TV < 1e-12)", int(equal.sum()), None)
-rec.claim("local-global-iff", "for every setting: local = global iff log W is constant on the support (spread < 1e-12)",
-          iff, iff)
-rec.claim("local-global-tvd", "exact TV(q̃, π) per setting (seed order)", lg.tvd.round(5).tolist(), None)
-rec.claim("local-global-kl", "exact KL(q̃ || π) per setting (seed order)", lg.kl_local_global.round(5).tolist(), None)
-rec.claim("local-global-tvd-max", "largest exact TV(q̃, π) over the 35 settings", float(lg.tvd.max()), None)
-rec.claim("local-global-tvd-max-setting", "the setting with the largest TV(q̃, π)", str(lg.setting[lg.tvd.idxmax()]), None)
+iff_violations = int(np.sum(equal != (lg.log_w_spread < 1e-12)))
+rec.check("local-mass-error", "max over the 35 settings of |sum_y q̃(y) - 1| (token-by-token sampling is normalised)",
+          max_mass_err, below=1e-9)
+rec.check("brute-force-error", "max |log π̃ (level by level) - log π̃ (definition, string by string)| on 8 random strings per setting",
+          brute_err, below=1e-9)
+rec.check("renyi-identity-error", "max |log Z_t - (1 - 1/T) H_{1/T}(q_t)| over prefixes, temperature-only settings",
+          renyi_err, below=1e-9)
+rec.figure("local-equals-global-count", "settings where local = global (TV < 1e-12)", int(equal.sum()))
+rec.check("local-global-iff", "settings where 'local = global' and 'log W is constant on the support (spread < 1e-12)' "
+          "disagree", iff_violations, equals=0)
+rec.figure("local-global-tvd", "exact TV(q̃, π) per setting (seed order)", lg.tvd.round(5).tolist())
+rec.figure("local-global-kl", "exact KL(q̃ || π) per setting (seed order)", lg.kl_local_global.round(5).tolist())
+rec.figure("local-global-tvd-max", "largest exact TV(q̃, π) over the 35 settings", float(lg.tvd.max()))
+rec.figure("local-global-tvd-max-setting", "the setting with the largest TV(q̃, π)", str(lg.setting[lg.tvd.idxmax()]))
 display(lg.pivot(index="family", columns="T", values="tvd").loc[FAMILIES].round(4))
 
 # %% [markdown]
 # **Table: exact $\mathrm{TV}(\tilde q,\pi)$** per family (rows) and temperature (columns). Local equals global only
 # where $W$ is constant ({glue:text}`local-equals-global-count` of 35 settings: ancestral sampling at $T=1$, where
 # every $Z_t=1$); that this is exactly where $\log W$ is constant, as {prf:ref}`thm-07-local-global` says, is checked in every
-# setting: {glue:text}`local-global-iff`. The largest
+# setting (exceptions: {glue:text}`local-global-iff`). The largest
 # gap is {glue:text}`local-global-tvd-max:.3f` ({glue:text}`local-global-tvd-max-setting`). Computed level by level, $\tilde\pi$
 # agrees with the definition evaluated string by string to {glue:text}`brute-force-error:.2g`; the Rényi identity holds to
 # {glue:text}`renyi-identity-error:.2g`, and $\tilde q$ sums to one within {glue:text}`local-mass-error:.2g`.
@@ -247,12 +245,12 @@ plane = []
 for s in SETTINGS:
     a = adapted[s.name]
     kept = a.log_w > -np.inf
-    pushed = gn.pushed_to_prior(logp_toy, reward_toy, P["beta"], s.temperature, kept)
+    pushed = gn.pushed_to_prior(logp_toy, reward_toy, beta, s.temperature, kept)
     same_support = np.array_equal(pushed > -np.inf, kept)
     push_err = max(push_err, float(np.max(np.abs(pushed[kept] - a.log_global[kept]))) if same_support else np.inf)
     pi = np.exp(a.log_global)
-    log_z = float(np.logaddexp.reduce(logp_toy[kept] / s.temperature + reward_toy[kept] / (P["beta"] * s.temperature)))
-    lhs = float(pi[kept] @ (logp_toy[kept] + reward_toy[kept] / P["beta"]))
+    log_z = float(np.logaddexp.reduce(logp_toy[kept] / s.temperature + reward_toy[kept] / (beta * s.temperature)))
+    lhs = float(pi[kept] @ (logp_toy[kept] + reward_toy[kept] / beta))
     rhs = s.temperature * (log_z - it.entropy(a.log_global))
     ident_err = max(ident_err, abs(lhs - rhs))
     lp_loc, r_loc = gn.plane_point(a.log_local, logp_toy, reward_toy)
@@ -260,23 +258,25 @@ for s in SETTINGS:
     plane.append(dict(setting=s.name, family=s.family, T=s.temperature, logp_local=lp_loc, r_local=r_loc,
                       logp_global=lp_glo, r_global=r_glo))
 plane = pd.DataFrame(plane)
-rec.claim("push-to-prior-error", "max |log π - log normalise(p^{1/T} 1_K e^{r/(βT)})| over K and the 35 settings (and equal supports)",
-          push_err, push_err < 1e-9)
-rec.claim("tradeoff-identity-error", "max |E_π[log p + r/β] - T (log Z_{T,K} - H(π))| over the 35 settings",
-          ident_err, ident_err < 1e-8)
+rec.check("push-to-prior-error", "max |log π - log normalise(p^{1/T} 1_K e^{r/(βT)})| over K and the 35 settings (and equal supports)",
+          push_err, below=1e-9)
+_ = rec.check("tradeoff-identity-error", "max |E_π[log p + r/β] - T (log Z_{T,K} - H(π))| over the 35 settings",
+              ident_err, below=1e-8)
+
+# %%
 lp_q, r_q = gn.plane_point(logq, logp_toy, reward_toy)
-rec.claim("toy-policy-plane", "(E_q log p, E_q r) of the unadapted toy policy", [round(lp_q, 4), round(r_q, 4)], None)
-rec.claim("toy-plane-local", "(E_q̃ log p, E_q̃ r) per setting, seed order",
-          plane[["logp_local", "r_local"]].round(4).values.tolist(), None)
-rec.claim("toy-plane-global", "(E_π log p, E_π r) per setting, seed order",
-          plane[["logp_global", "r_global"]].round(4).values.tolist(), None)
+rec.figure("toy-policy-plane", "(E_q log p, E_q r) of the unadapted toy policy", [round(lp_q, 4), round(r_q, 4)])
+rec.figure("toy-plane-local", "(E_q̃ log p, E_q̃ r) per setting, seed order",
+           plane[["logp_local", "r_local"]].round(4).values.tolist())
+rec.figure("toy-plane-global", "(E_π log p, E_π r) per setting, seed order",
+           plane[["logp_global", "r_global"]].round(4).values.tolist())
 gap = np.hypot(plane.logp_global - plane.logp_local, plane.r_global - plane.r_local)
-rec.claim("toy-plane-max-shift", "largest distance between local and global points in the plane", float(gap.max()), None)
-rec.claim("toy-plane-max-shift-setting", "the setting with the largest local-to-global shift", str(plane.setting[gap.idxmax()]), None)
+rec.figure("toy-plane-max-shift", "largest distance between local and global points in the plane", float(gap.max()))
+rec.figure("toy-plane-max-shift-setting", "the setting with the largest local-to-global shift", str(plane.setting[gap.idxmax()]))
 anc = plane[plane.family == "ancestral"].sort_values("T").reset_index(drop=True)
-intercepts = [float(np.exp(adapted[n].log_global) @ (logp_toy + reward_toy / P["beta"])) for n in anc.setting]
-rec.claim("toy-intercepts", "E_π[log p + r/β] for temperature alone at T = 0.5, 0.75, 1, 1.25, 1.5 (the line a global corpus lies on)",
-          [round(v, 4) for v in intercepts], None)
+intercepts = [float(np.exp(adapted[n].log_global) @ (logp_toy + reward_toy / beta)) for n in anc.setting]
+rec.figure("toy-intercepts", "E_π[log p + r/β] for temperature alone at T = 0.5, 0.75, 1, 1.25, 1.5 (the line a global corpus lies on)",
+           [round(v, 4) for v in intercepts])
 lo_t, hi_t = anc.iloc[0], anc.iloc[-1]
 
 
@@ -284,14 +284,16 @@ def direction(a, b):
     return "rises" if b > a else "falls" if b < a else "stays"
 
 
-rec.claim("toy-direction-logp", "change of E_π log p from T = 0.5 to T = 1.5 (temperature alone)",
-          direction(lo_t.logp_global, hi_t.logp_global), None)
-rec.claim("toy-direction-r", "change of E_π r from T = 0.5 to T = 1.5 (temperature alone)",
-          direction(lo_t.r_global, hi_t.r_global), None)
-rec.claim("toy-global-t05", "(E_π log p, E_π r) at T = 0.5, temperature alone", [round(lo_t.logp_global, 3), round(lo_t.r_global, 3)], None)
-rec.claim("toy-global-t15", "(E_π log p, E_π r) at T = 1.5, temperature alone", [round(hi_t.logp_global, 3), round(hi_t.r_global, 3)], None)
-colors = dict(zip(FAMILIES, sns.color_palette("colorblind", len(FAMILIES))))
+rec.figure("toy-direction-logp", "change of E_π log p from T = 0.5 to T = 1.5 (temperature alone)",
+           direction(lo_t.logp_global, hi_t.logp_global))
+rec.figure("toy-direction-r", "change of E_π r from T = 0.5 to T = 1.5 (temperature alone)",
+           direction(lo_t.r_global, hi_t.r_global))
+rec.figure("toy-global-t05", "(E_π log p, E_π r) at T = 0.5, temperature alone", [round(lo_t.logp_global, 3), round(lo_t.r_global, 3)])
+_ = rec.figure("toy-global-t15", "(E_π log p, E_π r) at T = 1.5, temperature alone",
+               [round(hi_t.logp_global, 3), round(hi_t.r_global, 3)])
 
+# %%
+colors = dict(zip(FAMILIES, sns.color_palette("colorblind", len(FAMILIES))))
 fig, ax = plt.subplots(figsize=(7.2, 4.6))
 for _, row in plane.iterrows():
     ax.annotate("", xy=(row.logp_global, row.r_global), xytext=(row.logp_local, row.r_local),
@@ -300,8 +302,8 @@ for _, row in plane.iterrows():
     ax.scatter(row.logp_global, row.r_global, s=12 + 40 * row["T"], color=colors[row.family], marker="X")
 ax.scatter([lp_q], [r_q], color="k", marker="*", s=120, label="policy q (T = 1, no truncation)")
 xs = np.linspace(plane[["logp_local", "logp_global"]].values.min(), plane[["logp_local", "logp_global"]].values.max(), 10)
-c0 = lp_q + r_q / P["beta"]
-ax.plot(xs, P["beta"] * (c0 - xs), ls=":", color="k", lw=1, label=r"slope $-\beta$ through $q$")
+c0 = lp_q + r_q / beta
+ax.plot(xs, beta * (c0 - xs), ls=":", color="k", lw=1, label=r"slope $-\beta$ through $q$")
 for fam in FAMILIES:
     ax.scatter([], [], color=colors[fam], label=fam)
 ax.set(xlabel=r"$\mathbb{E}\,\log p$ (prior)", ylabel=r"$\mathbb{E}\,r$", title="Where each setting puts a corpus (toy, exact)")
@@ -357,71 +359,74 @@ plt.show()
 # the distance between the tempered sampler and the untempered policy, not between local and global.
 
 # %%
-stat_err = mt_viol = 0.0
-monotone = True
-imha_rows, curves = [], []
+# Hoeffding half-widths of the sampled checks below (both schemes): probability 1e-4 of any false alarm
 hoeff_family = 3 * 2 * len(SETTINGS)            # 3 statistics, 2 schemes, 35 settings
 delta = 1e-4 / hoeff_family
 worst = 0.0
 lengths = space.lengths.astype(float)
 r_range = float(np.ptp(reward_toy))
-t_hw = stats.hoeffding_halfwidth(P["n_chains"], 1.0, delta)
+t_hw = stats.hoeffding_halfwidth(n_chains, 1.0, delta)
+
+# %%
+stat_err = 0.0
+mt_viol = mono_viol = 0
+imha_rows, curves = [], []
 for k, s in enumerate(SETTINGS):
     a = adapted[s.name]
     kern = imha.imha_kernel(a.log_global, a.log_local)
     stat_err = max(stat_err, float(np.max(np.abs(imha.imha_step(kern, kern.pi) - kern.pi))))
-    mus = imha.imha_marginals(kern, P["chain_steps"])
+    mus = imha.imha_marginals(kern, chain_steps)
     with np.errstate(divide="ignore"):  # μ_n is 0 off supp q̃
         tv = it.tvd(np.log(np.array(mus)), a.log_global)
     w_star = imha.max_weight_ratio(a.log_global, a.log_local)
     bound = np.array([imha.mengersen_tweedie_bound(w_star, n) for n in range(len(mus))])
     mt_viol += int(np.sum(tv > bound + 1e-12))
-    monotone &= bool(np.all(np.diff(tv) <= 1e-12))
+    mono_viol += int(np.sum(np.diff(tv) > 1e-12))
     curves += [dict(setting=s.name, family=s.family, T=s.temperature, n=n, tv=v) for n, v in enumerate(tv)]
     acc_exact = imha.acceptance_probability(kern, kern.pi)
     # sampled: independent chains vs the exact law after chain_steps steps (Hoeffding, Bonferroni over the family)
-    finals, last = imha.independent_chains(a.log_weight, a.log_local, P["n_chains"], P["chain_steps"], rng)
+    finals, last = imha.independent_chains(a.log_weight, a.log_local, n_chains, chain_steps, rng)
     mu_n, mu_prev = mus[-1], mus[-2]
     dev = [abs(last.mean() - imha.acceptance_probability(kern, mu_prev)) / t_hw,
-           abs(lengths[finals].mean() - mu_n @ lengths) / stats.hoeffding_halfwidth(P["n_chains"], float(P["toy_len"]), delta),
-           abs(reward_toy[finals].mean() - mu_n @ reward_toy) / stats.hoeffding_halfwidth(P["n_chains"], r_range, delta)]
+           abs(lengths[finals].mean() - mu_n @ lengths) / stats.hoeffding_halfwidth(n_chains, float(toy_len), delta),
+           abs(reward_toy[finals].mean() - mu_n @ reward_toy) / stats.hoeffding_halfwidth(n_chains, r_range, delta)]
     worst = max(worst, *dev)
     # one long chain with fresh proposals: acceptance rate, ESS, TV of the length law
-    draws, chain = imha.fresh_chain(a.log_weight, a.log_local, P["long_chain"], rng)
+    draws, chain = imha.fresh_chain(a.log_weight, a.log_local, long_chain, rng)
     ess = imha.chain_ess(chain, reward_toy[draws])
     imha_rows.append(dict(setting=s.name, family=s.family, T=s.temperature, tv_local_global=lg.tvd[k],
                           acc_exact=acc_exact, acc_chain=chain.acceptance_rate, ess=ess,
-                          ess_frac=ess / P["long_chain"], w_star=w_star,
+                          ess_frac=ess / long_chain, w_star=w_star,
                           tv_after=tv[-1]))
 im = pd.DataFrame(imha_rows)
-sandwich = bool(np.all((im.tv_local_global <= 1 - im.acc_exact + 1e-12) & (1 - im.acc_exact <= 2 * im.tv_local_global + 1e-12)))
-rec.claim("imha-stationary-error", "max over settings of |πP - π| for the exact IMHA kernel", stat_err, stat_err < 1e-12)
-rec.claim("imha-mt-violations", "(setting, n) with TV(μ_n, π) > (1 - 1/w*)^n", int(mt_viol), mt_viol == 0)
-rec.claim("imha-tv-monotone", "TV(μ_n, π) never increases with n (every setting)", monotone, monotone)
-rec.claim("acceptance-sandwich", "for all 35 settings TV(π, q̃) <= 1 - A <= 2 TV(π, q̃) (A exact)", sandwich, sandwich)
-rec.claim("acceptance-exact", "exact stationary acceptance rate per setting, seed order", im.acc_exact.round(4).tolist(), None)
-rec.claim("acceptance-min", "smallest exact acceptance rate over the 35 settings", float(im.acc_exact.min()), None)
-rec.claim("acceptance-min-setting", "the setting with the smallest acceptance rate", str(im.setting[im.acc_exact.idxmin()]), None)
-rec.claim("acceptance-chain", "acceptance rate of the long fresh-proposal chain per setting", im.acc_chain.round(4).tolist(), None)
-rec.claim("ess-fraction-min", "smallest ESS/length (reward) of the long chains", float(im.ess_frac.min()), None)
-rec.claim("w-star-max", "largest w* = max π/q̃ over the settings", float(im.w_star.max()), None)
-rec.claim("tv-after-steps", f"largest exact TV(μ_n, π) after n = chain_steps steps", float(im.tv_after.max()), None)
-rec.claim("chain-steps", "accept/reject steps of the independent chains", P["chain_steps"], None)
-rec.claim("long-chain", "proposals of each long chain", P["long_chain"], None)
+
+# %%
+sandwich_viol = int(np.sum((im.tv_local_global > 1 - im.acc_exact + 1e-12) | (1 - im.acc_exact > 2 * im.tv_local_global + 1e-12)))
+rec.check("imha-stationary-error", "max over settings of |πP - π| for the exact IMHA kernel", stat_err, below=1e-12)
+rec.check("imha-mt-violations", "(setting, n) with TV(μ_n, π) > (1 - 1/w*)^n", mt_viol, equals=0)
+rec.check("imha-tv-monotone", "(setting, n) with TV(μ_{n+1}, π) > TV(μ_n, π) (an increase beyond 1e-12)", mono_viol, equals=0)
+rec.check("acceptance-sandwich", "settings where TV(π, q̃) <= 1 - A <= 2 TV(π, q̃) fails (A exact)", sandwich_viol, equals=0)
+rec.figure("acceptance-exact", "exact stationary acceptance rate per setting, seed order", im.acc_exact.round(4).tolist())
+rec.figure("acceptance-min", "smallest exact acceptance rate over the 35 settings", float(im.acc_exact.min()))
+rec.figure("acceptance-min-setting", "the setting with the smallest acceptance rate", str(im.setting[im.acc_exact.idxmin()]))
+rec.figure("acceptance-chain", "acceptance rate of the long fresh-proposal chain per setting", im.acc_chain.round(4).tolist())
+rec.figure("ess-fraction-min", "smallest ESS/length (reward) of the long chains", float(im.ess_frac.min()))
+rec.figure("w-star-max", "largest w* = max π/q̃ over the settings", float(im.w_star.max()))
+rec.figure("tv-after-steps", "largest exact TV(μ_n, π) after n = chain_steps steps", float(im.tv_after.max()))
 display(im.round(4))
 
 # %% [markdown]
 # The exact kernel leaves $\pi$ invariant to {glue:text}`imha-stationary-error:.2g`; $\mathrm{TV}(\mu_n,\pi)$ never increases
-# ({glue:text}`imha-tv-monotone`) and never exceeds the Mengersen–Tweedie bound ({glue:text}`imha-mt-violations` violations);
-# after {glue:text}`chain-steps` steps it is at most {glue:text}`tv-after-steps:.2g` in every setting ($w^*$ is at most
+# ({glue:text}`imha-tv-monotone` increases) and never exceeds the Mengersen–Tweedie bound ({glue:text}`imha-mt-violations` violations);
+# after {glue:text}`param-chain_steps` steps it is at most {glue:text}`tv-after-steps:.2g` in every setting ($w^*$ is at most
 # {glue:text}`w-star-max:.3g`). The acceptance sandwich of {prf:ref}`thm-07-acceptance` holds in all settings:
-# {glue:text}`acceptance-sandwich`. The smallest exact acceptance rate is {glue:text}`acceptance-min:.3f`
+# {glue:text}`acceptance-sandwich` violations. The smallest exact acceptance rate is {glue:text}`acceptance-min:.3f`
 # ({glue:text}`acceptance-min-setting`); the smallest effective sample size of the long chains (reward, Geyer's
-# estimator) is {glue:text}`ess-fraction-min:.2f` of their {glue:text}`long-chain` proposals.
+# estimator) is {glue:text}`ess-fraction-min:.2f` of their {glue:text}`param-long_chain` proposals.
 
 # %% [markdown]
-# **The sampler against the kernel.** For each setting we run {glue:text}`n-chains` independent chains of
-# {glue:text}`chain-steps` steps on fresh proposals; their final states are i.i.d. from $\mu_n$ and their last accept
+# **The sampler against the kernel.** For each setting we run {glue:text}`param-n_chains` independent chains of
+# {glue:text}`param-chain_steps` steps on fresh proposals; their final states are i.i.d. from $\mu_n$ and their last accept
 # indicators are Bernoulli with the exact probability $\sum_y\mu_{n-1}(y)(1-\rho(y))$. Hoeffding's inequality for the
 # mean of the acceptance indicator, of the string length (range $[0,L]$) and of the reward (range of $r$) gives
 # half-widths that hold with probability $1-\delta$ each; with $\delta=10^{-4}/$ {glue:text}`hoeffding-family` (Bonferroni
@@ -432,34 +437,34 @@ display(im.round(4))
 #
 # The seed drew IMHA proposals *with replacement* from the ≈2,000 strings already generated under each setting, with
 # the policy at $T=1$ without truncation as the target. By {prf:ref}`thm-07-acceptance` that chain targets
-# $\hat\nu\,q/\tilde q$; we compute it exactly for a pool of {glue:text}`pool-size` strings from $\tilde q$, run the scheme
-# with {glue:text}`pool-draws` draws, and compare its target and its limit ($M\to\infty$) with the intended $\pi$.
+# $\hat\nu\,q/\tilde q$; we compute it exactly for a pool of {glue:text}`param-pool_size` strings from $\tilde q$, run the scheme
+# with {glue:text}`param-pool_draws` draws, and compare its target and its limit ($M\to\infty$) with the intended $\pi$.
 
 # %%
 pool_rows = []
 limit_err = 0.0
 for s in SETTINGS:
     a = adapted[s.name]
-    pool = rng.choice(space.size, size=P["pool_size"], p=np.exp(a.log_local) / np.exp(a.log_local).sum())
-    seed_target = logq                                   # the policy at T = 1, no truncation
-    tgt = tan2024.pool_target(pool, seed_target, a.log_local, space.size)
-    lim = tan2024.pool_limit(seed_target, a.log_local)
+    pool = rng.choice(space.size, size=pool_size, p=np.exp(a.log_local) / np.exp(a.log_local).sum())
+    untempered = logq                                    # Tan et al.'s target: the policy at T = 1, no truncation
+    tgt = tan2024.pool_target(pool, untempered, a.log_local, space.size)
+    lim = tan2024.pool_limit(untempered, a.log_local)
     kept = a.log_local > -np.inf
     limit_err = max(limit_err, float(np.max(np.abs(lim[kept] - it.normalize(np.where(kept, logq, -np.inf))[kept]))))
-    # the scheme as the seed ran it (seeded here), and independent pool chains against the exact pool kernel
-    picks, chain = tan2024.pool_chain(seed_target[pool], a.log_local[pool], P["pool_draws"], rng)
-    nu = np.bincount(pool, minlength=space.size) / P["pool_size"]
+    # the scheme as Tan et al. ran it (seeded here), and independent pool chains against the exact pool kernel
+    picks, chain = tan2024.pool_chain(untempered[pool], a.log_local[pool], pool_draws, rng)
+    nu = np.bincount(pool, minlength=space.size) / pool_size
     with np.errstate(divide="ignore"):
         log_nu = np.log(nu)
     kern = imha.imha_kernel(tgt, log_nu)
-    mus = imha.imha_marginals(kern, P["chain_steps"])
-    finals, last = np.empty(P["n_chains"], dtype=np.int64), np.empty(P["n_chains"], dtype=bool)
-    for c in range(P["n_chains"]):
-        pk, ch = tan2024.pool_chain(seed_target[pool], a.log_local[pool], P["chain_steps"] + 1, rng)
+    mus = imha.imha_marginals(kern, chain_steps)
+    finals, last = np.empty(n_chains, dtype=np.int64), np.empty(n_chains, dtype=bool)
+    for c in range(n_chains):
+        pk, ch = tan2024.pool_chain(untempered[pool], a.log_local[pool], chain_steps + 1, rng)
         finals[c], last[c] = pool[pk[ch.states[-1]]], ch.accepted[-1]
     dev = [abs(last.mean() - imha.acceptance_probability(kern, mus[-2])) / t_hw,
-           abs(lengths[finals].mean() - mus[-1] @ lengths) / stats.hoeffding_halfwidth(P["n_chains"], float(P["toy_len"]), delta),
-           abs(reward_toy[finals].mean() - mus[-1] @ reward_toy) / stats.hoeffding_halfwidth(P["n_chains"], r_range, delta)]
+           abs(lengths[finals].mean() - mus[-1] @ lengths) / stats.hoeffding_halfwidth(n_chains, float(toy_len), delta),
+           abs(reward_toy[finals].mean() - mus[-1] @ reward_toy) / stats.hoeffding_halfwidth(n_chains, r_range, delta)]
     worst = max(worst, *dev)
     states = pool[picks[chain.states]]
     pool_rows.append(dict(setting=s.name, family=s.family, T=s.temperature,
@@ -469,25 +474,25 @@ for s in SETTINGS:
                           logp_chain=float(logp_toy[states].mean()), r_chain=float(reward_toy[states].mean()),
                           distinct_in_pool=int(np.unique(pool).size)))
 pl = pd.DataFrame(pool_rows)
-rec.claim("n-chains", "independent chains per setting and scheme", P["n_chains"], None)
-rec.claim("hoeffding-family", "number of Hoeffding checks (Bonferroni family)", hoeff_family, None)
-rec.claim("sampler-vs-kernel", "largest |sample mean - exact mean| / Hoeffding half-width (δ = 1e-4 / family) over "
-          "acceptance, length and reward, both schemes, all settings (<= 1)", worst, worst <= 1.0)
-rec.claim("pool-size", "the pool of generated strings (toy)", P["pool_size"], None)
-rec.claim("pool-draws", "proposals drawn from the pool", P["pool_draws"], None)
-rec.claim("pool-limit-error", "max |pool-scheme limit - q(.|supp q̃)| (log, on supp q̃): the untempered policy restricted to the sampler's support",
-          limit_err, limit_err < 1e-9)
-rec.claim("pool-limit-tv-pi", "TV(pool-scheme limit, π) per setting: what the seed's chains targeted vs the intended global model",
-          pl.tv_limit_pi.round(4).tolist(), None)
-rec.claim("pool-limit-tv-pi-max", "largest TV(pool-scheme limit, π)", float(pl.tv_limit_pi.max()), None)
+
+# %%
+rec.figure("hoeffding-family", "number of Hoeffding checks (Bonferroni family)", hoeff_family)
+rec.check("sampler-vs-kernel", "largest |sample mean - exact mean| / Hoeffding half-width (δ = 1e-4 / family) over "
+          "acceptance, length and reward, both schemes, all settings", worst, at_most=1.0)
+# pool_limit is q restricted to supp q̃ by its definition, and a temperature keeps the support: figures, not checks
+rec.figure("pool-limit-error", "max |pool-scheme limit - q(.|supp q̃)| (log, on supp q̃): the untempered policy restricted to the sampler's support",
+           limit_err)
+rec.figure("pool-limit-tv-pi", "TV(pool-scheme limit, π) per setting: what the seed's chains targeted vs the intended global model",
+           pl.tv_limit_pi.round(4).tolist())
+rec.figure("pool-limit-tv-pi-max", "largest TV(pool-scheme limit, π)", float(pl.tv_limit_pi.max()))
 temp_only = pl[pl.family == "ancestral"]
-rec.claim("pool-limit-tv-q-temperature", "max TV(pool-scheme limit, q) over the temperature-only settings (0: the temperature is undone)",
-          float(temp_only.tv_limit_q.max()), bool(temp_only.tv_limit_q.max() < 1e-9))
+rec.figure("pool-limit-tv-q-temperature", "max TV(pool-scheme limit, q) over the temperature-only settings (0: the temperature is undone)",
+           float(temp_only.tv_limit_q.max()))
 t1 = pl[pl["T"] == 1.0]
-rec.claim("pool-limit-tv-pi-t1", "max TV(pool-scheme limit, π) over the T = 1 settings (0: for truncation alone the seed's target is right in the limit, by thm-07-push)",
-          float(t1.tv_limit_pi.max()), bool(t1.tv_limit_pi.max() < 1e-9))
-rec.claim("pool-target-tv-pi", "TV(exact target of the finite-pool chain, π) per setting", pl.tv_pool_target_pi.round(4).tolist(), None)
-rec.claim("pool-acceptance", "acceptance rate of the seed's pool scheme per setting", pl.acc_pool.round(4).tolist(), None)
+rec.check("pool-limit-tv-pi-t1", "max TV(pool-scheme limit, π) over the T = 1 settings (0: for truncation alone the seed's target is right in the limit, by thm-07-push)",
+          float(t1.tv_limit_pi.max()), below=1e-9)
+rec.figure("pool-target-tv-pi", "TV(exact target of the finite-pool chain, π) per setting", pl.tv_pool_target_pi.round(4).tolist())
+rec.figure("pool-acceptance", "acceptance rate of the seed's pool scheme per setting", pl.acc_pool.round(4).tolist())
 display(pl.round(4))
 
 # %% [markdown]
@@ -511,9 +516,9 @@ for s in SETTINGS:
         a_eff = gn.adapt(policy_lm, ad.from_spec(eff))
         hidden.append(dict(setting=s.name, tv_sampled_vs_intended=it.tvd(a_eff.log_local, adapted[s.name].log_local)))
 hd = pd.DataFrame(hidden)
-rec.claim("hidden-topk-tv-max", "largest TV between the local model with and without transformers' default top_k = 50 (toy)",
-          float(hd.tv_sampled_vs_intended.max()), None)
-rec.claim("hidden-topk-settings", "settings of the seed run with the hidden top_k = 50", len(hd), None)
+rec.figure("hidden-topk-tv-max", "largest TV between the local model with and without transformers' default top_k = 50 (toy)",
+           float(hd.tv_sampled_vs_intended.max()))
+_ = rec.figure("hidden-topk-settings", "settings of the seed run with the hidden top_k = 50", len(hd))
 
 # %% [markdown]
 # Over the {glue:text}`hidden-topk-settings` affected settings the largest total-variation gap is
@@ -523,7 +528,7 @@ rec.claim("hidden-topk-settings", "settings of the seed run with the hidden top_
 # %%
 cv = pd.DataFrame(curves)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-for name, sub in cv.groupby("setting", sort=False):
+for _, sub in cv.groupby("setting", sort=False):
     fam = sub.family.iloc[0]
     axes[0].plot(sub.n, np.maximum(sub.tv, 1e-12), color=colors[fam], lw=0.8, alpha=0.8)
 axes[0].set(yscale="log", ylim=(5e-13, 1.5), xlabel="IMHA steps n", ylabel=r"TV($\mu_n$, $\pi$) (exact)",
@@ -552,9 +557,9 @@ plt.show()
 #
 # ## The neural experiment
 #
-# Policy {glue:text}`neural-policy` (aligned towards positive reviews), prior {glue:text}`neural-prior`, reward the
-# log-odds of a positive review. For each of the 35 settings, `corpora.sample_corpus` draws {glue:text}`neural-per-prompt`
-# strings for each of {glue:text}`neural-prompts` held-out prompts (at most {glue:text}`neural-max-new-tokens` new tokens;
+# Policy {glue:text}`param-policy` (aligned towards positive reviews), prior {glue:text}`param-prior`, reward the
+# log-odds of a positive review. For each of the 35 settings, `corpora.sample_corpus` draws {glue:text}`param-n_per_prompt`
+# strings for each of {glue:text}`param-n_prompts` held-out prompts (at most {glue:text}`param-max_new_tokens` new tokens;
 # `top_k` set explicitly to 0 except in the top-$k$ families), scoring each under the policy, the locally normalised
 # adapted model ($\tilde q$, the proposal), the global weight $\tilde\pi$, the prior (prompt included) and the reward. Within
 # each prompt the strings, in the order drawn, are the fresh proposals of an IMHA chain for $\pi(\cdot\mid x)$; we also
@@ -564,22 +569,21 @@ plt.show()
 # enter with the weights of their prefix (the target is then $\pi$ on the sampler's output space).
 
 # %%
-import torch
-
 from lmdist.lm import corpora, data, models, rewards
 
-torch.set_num_threads(2)
 t_neural = time.time()
-pol_lm, pol_tok = models.load_lm(P["policy"], device=P["device"])
-pri_lm, pri_tok = models.load_lm(P["prior"], device=P["device"])
-reward_fn = rewards.sentiment() if P["reward"] == "sentiment" else rewards.vader()
-prompts = data.prompts(P["n_prompts"], P["prompt_tokens"], pol_tok, split="test", seed=P["seed"])
+pol_lm, pol_tok = models.load_lm(policy, device=device)
+pri_lm, pri_tok = models.load_lm(prior, device=device)
+reward_fn = rewards.sentiment() if reward == "sentiment" else rewards.vader()
+prompts = data.prompts(n_prompts, prompt_tokens, pol_tok, split="test", seed=seed)
+
+# %%
 nrows = []
 for k, s in enumerate(SETTINGS):
-    corpus = corpora.sample_corpus(pol_lm, pol_tok, pri_lm, prompts, P["n_per_prompt"], P["max_new_tokens"], reward_fn,
-                                   adaptor=s.spec, seed=P["seed"] * 1000 + k, batch_size=64, device=P["device"],
+    corpus = corpora.sample_corpus(pol_lm, pol_tok, pri_lm, prompts, n_per_prompt, max_new_tokens, reward_fn,
+                                   adaptor=s.spec, seed=seed * 1000 + k, batch_size=64, device=device,
                                    prior_tokenizer=pri_tok, progress=False)
-    crng = np.random.default_rng(np.random.SeedSequence([P["seed"], k, 7]))
+    crng = np.random.default_rng(np.random.SeedSequence([seed, k, 7]))
     acc, ess, states, snis_lp, snis_r = [], [], [], [], []
     for j in range(len(prompts)):
         idx = np.flatnonzero(corpus.prompt_index == j)
@@ -600,40 +604,37 @@ for k, s in enumerate(SETTINGS):
                       logp_imha=float(corpus.logp_prior[states].mean()), r_imha=float(corpus.reward[states].mean()),
                       logp_snis=float(np.mean(snis_lp)), r_snis=float(np.mean(snis_r)),
                       logp_pool=float(corpus.logp_prior[pstates].mean()), r_pool=float(corpus.reward[pstates].mean()),
-                      acc_imha=float(np.mean(acc)), ess_frac=float(np.mean(ess)) / P["n_per_prompt"],
+                      acc_imha=float(np.mean(acc)), ess_frac=float(np.mean(ess)) / n_per_prompt,
                       acc_pool=pch.acceptance_rate, mean_tokens=float(corpus.n_tokens.mean()),
                       eos_frac=float(corpus.eos.mean())))
 nn = pd.DataFrame(nrows)
 print(f"neural part: {time.time() - t_neural:.1f} s")
-rec.claim("neural-policy", "neural policy", P["policy"], None)
-rec.claim("neural-prior", "neural prior", P["prior"], None)
-rec.claim("neural-prompts", "prompts", P["n_prompts"], None)
-rec.claim("neural-per-prompt", "strings per prompt and setting", P["n_per_prompt"], None)
-rec.claim("neural-max-new-tokens", "max new tokens", P["max_new_tokens"], None)
-rec.claim("neural-acceptance", "IMHA (fresh proposals) acceptance rate per setting, seed order", nn.acc_imha.round(3).tolist(), None)
-rec.claim("neural-acceptance-min", "smallest neural IMHA acceptance rate", float(nn.acc_imha.min()), None)
-rec.claim("neural-acceptance-min-setting", "the setting with the smallest neural acceptance rate", str(nn.setting[nn.acc_imha.idxmin()]), None)
-rec.claim("neural-acceptance-t1-ancestral", "neural IMHA acceptance rate for ancestral sampling at T = 1 (π = q̃: 1 up to float rounding)",
-          float(nn.acc_imha[(nn.family == "ancestral") & (nn["T"] == 1.0)].iloc[0]), None)
-rec.claim("neural-over-95", "settings with neural IMHA acceptance above 95 % (the seed's 'local ≈ global' reading)",
-          int((nn.acc_imha > 0.95).sum()), None)
-rec.claim("neural-ess-fraction", "mean ESS/length of the per-prompt chains (reward) per setting", nn.ess_frac.round(3).tolist(), None)
-rec.claim("neural-pool-acceptance", "acceptance rate of the seed's pool scheme per setting", nn.acc_pool.round(3).tolist(), None)
-rec.claim("neural-plane-local", "(mean log p_prior, mean reward) of the local corpora, seed order",
-          nn[["logp_local", "r_local"]].round(3).values.tolist(), None)
-rec.claim("neural-plane-imha", "(mean log p_prior, mean reward) along the IMHA chains, seed order",
-          nn[["logp_imha", "r_imha"]].round(3).values.tolist(), None)
-rec.claim("neural-plane-snis", "SNIS estimate of (E_π log p_prior, E_π r), seed order", nn[["logp_snis", "r_snis"]].round(3).values.tolist(), None)
-rec.claim("neural-plane-pool", "(mean log p_prior, mean reward) along the seed's pool chain, seed order",
-          nn[["logp_pool", "r_pool"]].round(3).values.tolist(), None)
+
+# %%
+rec.figure("neural-acceptance", "IMHA (fresh proposals) acceptance rate per setting, seed order", nn.acc_imha.round(3).tolist())
+rec.figure("neural-acceptance-min", "smallest neural IMHA acceptance rate", float(nn.acc_imha.min()))
+rec.figure("neural-acceptance-min-setting", "the setting with the smallest neural acceptance rate", str(nn.setting[nn.acc_imha.idxmin()]))
+rec.figure("neural-acceptance-t1-ancestral", "neural IMHA acceptance rate for ancestral sampling at T = 1 (π = q̃: 1 up to float rounding)",
+           float(nn.acc_imha[(nn.family == "ancestral") & (nn["T"] == 1.0)].iloc[0]))
+rec.figure("neural-over-95", "settings with neural IMHA acceptance above 95 % (the seed's 'local ≈ global' reading)",
+           int((nn.acc_imha > 0.95).sum()))
+rec.figure("neural-ess-fraction", "mean ESS/length of the per-prompt chains (reward) per setting", nn.ess_frac.round(3).tolist())
+rec.figure("neural-pool-acceptance", "acceptance rate of the seed's pool scheme per setting", nn.acc_pool.round(3).tolist())
+rec.figure("neural-plane-local", "(mean log p_prior, mean reward) of the local corpora, seed order",
+           nn[["logp_local", "r_local"]].round(3).values.tolist())
+rec.figure("neural-plane-imha", "(mean log p_prior, mean reward) along the IMHA chains, seed order",
+           nn[["logp_imha", "r_imha"]].round(3).values.tolist())
+rec.figure("neural-plane-snis", "SNIS estimate of (E_π log p_prior, E_π r), seed order", nn[["logp_snis", "r_snis"]].round(3).values.tolist())
+rec.figure("neural-plane-pool", "(mean log p_prior, mean reward) along the seed's pool chain, seed order",
+           nn[["logp_pool", "r_pool"]].round(3).values.tolist())
 t05 = nn[nn["T"] == 0.5]
 t15 = nn[nn["T"] == 1.5]
 d_logp = float(t15.logp_local.mean() - t05.logp_local.mean())
 d_r = float(t15.r_local.mean() - t05.r_local.mean())
-rec.claim("neural-logp-t15-minus-t05", "mean over families of local mean log p_prior at T = 1.5 minus at T = 0.5", d_logp, None)
-rec.claim("neural-reward-t15-minus-t05", "mean over families of local mean reward at T = 1.5 minus at T = 0.5", d_r, None)
-rec.claim("neural-direction", "what raising T from 0.5 to 1.5 does to (mean log p_prior, mean reward), averaged over families",
-          f"log p {direction(0, d_logp)}, reward {direction(0, d_r)}", None)
+rec.figure("neural-logp-t15-minus-t05", "mean over families of local mean log p_prior at T = 1.5 minus at T = 0.5", d_logp)
+rec.figure("neural-reward-t15-minus-t05", "mean over families of local mean reward at T = 1.5 minus at T = 0.5", d_r)
+rec.figure("neural-direction", "what raising T from 0.5 to 1.5 does to (mean log p_prior, mean reward), averaged over families",
+           f"log p {direction(0, d_logp)}, reward {direction(0, d_r)}")
 display(nn.round(3))
 
 # %% [markdown]
@@ -642,16 +643,17 @@ display(nn.round(3))
 # as local ≈ global — right by {prf:ref}`thm-07-acceptance` for a chain with the right target, not for its own.
 
 # %%
-rec.claim("seed-settings-generated", "adaptor settings generated by the seed's code", len(SETTINGS), None,
-          paper_value=35, source=SRC + ", public code (branch main)")
-rec.claim("seed-settings-plotted", "settings in the seed's figures (ancestral only at T = 1)", 31, None, paper_value=31,
-          source=SRC + ", figures", note="a count of the seed's figure, not a result of ours")
-rec.claim("seed-settings-readme", "sampling schemes named in the seed's README", 25, None, paper_value=25,
-          source=SRC + ", README", note="disagrees with the code's 35 and the figures' 31")
-rec.claim("seed-imha-proposals", "IMHA proposals per setting in the seed (drawn with replacement from ~2,000 strings)",
-          P["pool_draws"], None, paper_value=200000, source=SRC + ", public code",
-          comparable=False, note="ours: pool_draws of this profile; the seed's pool scheme targets the untempered policy")
+rec.figure("tan2024-settings-generated", "adaptor settings generated by the seed's code", len(SETTINGS),
+           paper_value=35, source=SRC + ", public code (branch main)")
+rec.figure("tan2024-settings-plotted", "settings in the seed's figures (ancestral only at T = 1)", 31, paper_value=31,
+           source=SRC + ", figures", note="a count of the seed's figure, not a result of ours")
+rec.figure("tan2024-settings-readme", "sampling schemes named in the seed's README", 25, paper_value=25,
+           source=SRC + ", README", note="disagrees with the code's 35 and the figures' 31")
+_ = rec.figure("tan2024-imha-proposals", "IMHA proposals per setting in the seed (drawn with replacement from ~2,000 strings)",
+               pool_draws, paper_value=200000, source=SRC + ", public code",
+               comparable=False, note="ours: pool_draws of this profile; the seed's pool scheme targets the untempered policy")
 
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
 for ax, (col_x, col_y, title) in zip(axes, [("logp_imha", "r_imha", "local → global (IMHA, fresh proposals)"),
                                              ("logp_pool", "r_pool", "local → seed's pool scheme")]):
@@ -678,7 +680,7 @@ plt.show()
 # rates range down to {glue:text}`neural-acceptance-min:.2f` ({glue:text}`neural-acceptance-min-setting`);
 # {glue:text}`neural-over-95` of 35 settings exceed 95 %; ancestral sampling at $T=1$, where local and global coincide, accepts
 # {glue:text}`neural-acceptance-t1-ancestral:.3f`. A chain's states are its own proposals, the local strings of one prompt,
-# reweighted by the accept/reject steps; with {glue:text}`neural-per-prompt` proposals per prompt it has few steps, so the
+# reweighted by the accept/reject steps; with {glue:text}`param-n_per_prompt` proposals per prompt it has few steps, so the
 # crosses are noisy estimates of the global points (the SNIS estimates from the same strings are recorded as
 # `neural-plane-snis`). The pool chain targets the untempered policy reweighting of the pool, not $\pi$ ({prf:ref}`thm-07-acceptance`).
 #
@@ -738,6 +740,7 @@ plt.show()
 # at the geometric rate $(1-1/w^*)^n$, and every step brings new information.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 print(f"total {time.time() - t_start:.1f} s")
 rec.write(results_path)
+rec.table()

@@ -47,7 +47,7 @@ def test_report_has_a_section_per_chapter_with_source_comparisons_first(tmp_path
     assert "## 02 · Second" in text and "ours (smoke)" in text
     section = text[text.index("## 01"):text.index("(report-02)=")]
     rows = [line for line in section.splitlines() if line.startswith("| ") and "claim |" not in line]
-    assert [r.split(" | ")[-1] for r in rows] == ["✅ reproduced |", "✔ holds |", "· reported |"]
+    assert [r.split(" | ")[-1] for r in rows] == ["★ reproduced |", "✔ holds |", "· reported |"]
     assert "claim x \\| with a bar" in text
     assert text.startswith("6 claims from 2 executed chapter(s)")
 
@@ -63,6 +63,6 @@ def test_status_page_counts_checks_and_flags_failures(tmp_path):
     results.save(tmp_path / "03-x.results.json", {**doc, "title": "Third"})
     page = report.status_page(tmp_path, tmp_path / "absent")
     row = next(line for line in page.splitlines() if "Third" in line)
-    assert "<report-03>" in row and "| default |" in row and "| 1/2 ❌ | 1 |" in row
+    assert "<report-03>" in row and "| default |" in row and "| 1/2 ✘ | 1 |" in row
     assert "numpy" in page
     assert "No results files" in report.status_page(tmp_path / "none", tmp_path / "absent")

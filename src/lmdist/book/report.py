@@ -62,8 +62,9 @@ def fmt(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
-BADGE = {"reproduced": "✅ reproduced", "differs": "⚠️ differs", "not comparable": "≈ not comparable",
-         "not run": "⏸ not run", "fails": "❌ fails", "holds": "✔ holds", "reported": "· reported"}
+# Glyphs every common font has (emoji would need a colour-emoji font the reader may not have).
+BADGE = {"reproduced": "★ reproduced", "differs": "⚠ differs", "not comparable": "≈ not comparable",
+         "not run": "○ not run", "fails": "✘ fails", "holds": "✔ holds", "reported": "· reported"}
 ORDER = ("fails", "differs", "reproduced", "not comparable", "not run", "holds", "reported")
 
 
@@ -125,7 +126,7 @@ def status_page(executed_dir: Path, paper_dir: Path) -> str:
             lines.append(f"| {{ref}}`{doc['chapter']} · {doc.get('title') or stem} <report-{doc['chapter']}>` | "
                          f"{doc['profile']}{' (committed)' if label == 'paper' else ''} | "
                          f"{run['started'][:16].replace('T', ' ')} | {run['seconds']:.0f} s | "
-                         f"{held}/{len(checked)}{'' if held == len(checked) else ' ❌'} | "
+                         f"{held}/{len(checked)}{'' if held == len(checked) else ' ✘'} | "
                          f"{len(doc['claims']) - len(checked)} |")
             for lib, version in run.get("versions", {}).items():
                 versions.setdefault(lib, set()).add(version)

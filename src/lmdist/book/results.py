@@ -133,7 +133,7 @@ class Recorder:
         middle like a long DataFrame), for the folded table at the end of a chapter."""
         from IPython.display import Markdown
 
-        status = {True: "✔ holds", False: "❌ FAILS", None: "· reported"}
+        status = {True: "✔ holds", False: "✘ FAILS", None: "· reported"}
         rows = [f"| {c.statement.replace('|', '∣')} | {_show(from_json(c.value)).replace('|', '∣')} "
                 f"| {status[c.holds]} |" for c in self.claims]
         return Markdown("\n".join(["| claim | value | status |", "|---|---|---|", *rows]))
