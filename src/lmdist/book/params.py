@@ -215,7 +215,7 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """Resolve inside a running notebook: ``P = params.from_namespace(globals())``.
+    """Resolve inside a running notebook (through :func:`lmdist.book.chapter.start`).
 
     Uses the notebook's own ``PROFILES``/``RULES`` and the current values of its parameters, so
     the same rules apply whether the notebook runs through `lmdist run` or by hand in Jupyter.

@@ -69,8 +69,6 @@ class Recorder:
     """Collects a chapter's claims; ``write`` puts them in the results file."""
 
     parameters: dict[str, Any]
-    chapter: str = ""  # transitional, ignored: the number and title come from the notebook
-    title: str = ""
     source: str = ""  # the default source of this chapter's claims; "" = "derived in chapter NN"
     claims: list[Claim] = field(default_factory=list)
     started: float = field(default_factory=time.time)
@@ -103,17 +101,6 @@ class Recorder:
                         condition=shown, paper_value=to_json(paper_value), interval=_interval(interval),
                         source=source, note=note, comparable=comparable), value)
         return holds
-
-    def claim(self, id: str, statement: str, value: Any, holds: bool | None = None, **meta: Any) -> Any:
-        """Transitional: the old single call (a figure when ``holds`` is None, else a checked claim
-        whose condition is written by the caller)."""
-        if holds is None:
-            return self.figure(id, statement, value, **meta)
-        if not isinstance(holds, (bool, np.bool_)):
-            raise TypeError(f"claim {id!r}: holds must be True, False or None, got {holds!r}")
-        self.figure(id, statement, value, **meta)
-        self.claims[-1].holds = bool(holds)
-        return value
 
     def _add(self, claim: Claim, value: Any) -> None:
         if not CLAIM_ID.match(claim.id) or claim.id.startswith(PARAMETER_PREFIX):
