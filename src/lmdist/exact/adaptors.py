@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -403,23 +403,9 @@ def from_spec(spec: Adaptor | Mapping[str, Any] | str | None) -> Adaptor:
         raise ValueError(f"unknown adaptor parameter(s) {unknown}; allowed: {list(SPEC_ORDER)} "
                          f"(aliases {sorted(ALIASES)})")
     values = {k: _parse_value(k, v) for k, v in items.items()}
-    steps: list[Adaptor] = []
-    for key in SPEC_ORDER:
-        if key not in values:
-            continue
-        v = values[key]
-        if key == "temperature" and v != 1.0:
-            steps.append(Temperature(v))
-        elif key == "top_k" and v != 0:
-            steps.append(TopK(v))
-        elif key == "top_p" and v != 1.0:
-            steps.append(TopP(v))
-        elif key == "min_p":
-            steps.append(MinP(v))
-        elif key == "typical_p" and v != 1.0:
-            steps.append(TypicalP(v))
-        elif key == "epsilon_cutoff" and v != 0.0:
-            steps.append(Epsilon(v))
-        elif key == "eta_cutoff" and v != 0.0:
-            steps.append(Eta(v))
-    return compose(*steps)
+    # Each key's adaptor and the value at which it is the identity (transformers skips it there; min_p has none).
+    kinds: dict[str, tuple[Callable[[Any], Adaptor], Any]] = {
+        "temperature": (Temperature, 1.0), "top_k": (TopK, 0), "top_p": (TopP, 1.0), "min_p": (MinP, None),
+        "typical_p": (TypicalP, 1.0), "epsilon_cutoff": (Epsilon, 0.0), "eta_cutoff": (Eta, 0.0)}
+    return compose(*(kinds[key][0](values[key]) for key in SPEC_ORDER
+                     if key in values and values[key] != kinds[key][1]))
