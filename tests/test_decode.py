@@ -2,29 +2,22 @@
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+import tiny_lm
 from lmdist.lm import decode
+from tiny_lm import EOS
 
-VOCAB = 16
-EOS = VOCAB - 1
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    words = {f"w{i}": i for i in range(VOCAB - 1)} | {"<eos>": EOS}
-    tk = Tokenizer(models.WordLevel(words, unk_token="w0"))
-    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>", bos_token="<eos>")
+    return tiny_lm.tokenizer()
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=VOCAB, n_positions=64,
-                                      bos_token_id=EOS, eos_token_id=EOS)).eval()
+    return tiny_lm.model(sharpen=1.0)
 
 
 def test_pad_rows_left_right_and_width():

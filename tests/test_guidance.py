@@ -3,30 +3,19 @@
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+import tiny_lm
 from lmdist.lm import guidance, sampling
+from tiny_lm import VOCAB
 
-VOCAB = 16
-EOS = VOCAB - 1
 PROMPTS = ["w1 w2", "w3 w4 w5 w6 w7", "w9"]
 
 
 @pytest.fixture(scope="module")
 def lm():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    words = {f"w{i}": i for i in range(VOCAB - 1)} | {"<eos>": EOS}
-    tk = Tokenizer(models.WordLevel(words, unk_token="w0"))
-    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>", bos_token="<eos>")
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=VOCAB, n_positions=64,
-                                       bos_token_id=EOS, eos_token_id=EOS))
-    with torch.no_grad():
-        model.transformer.wte.weight.mul_(8.0)
-    yield model.eval(), tokenizer
+    torch.set_num_threads(1)  # a tiny model: more threads only wait on each other
+    yield tiny_lm.model(), tiny_lm.tokenizer()
     torch.set_num_threads(threads)
 
 
