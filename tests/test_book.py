@@ -1,5 +1,6 @@
 """The book builds with warnings as errors from the smoke-executed chapters, and renders."""
 
+import json
 import re
 import shutil
 import socket
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.book
 
 def test_every_page_is_built(html):
     for page in ("book/intro", "book/how-to-use", "book/notation", "book/references",
-                 "book/reproduction", "book/errata", *(f"book/_executed/{p.stem}" for p in NOTEBOOKS)):
+                 "book/reproduction", "book/status", "book/api", "book/errata", *(f"book/_executed/{p.stem}" for p in NOTEBOOKS)):
         assert (html / f"{page}.html").is_file(), page
 
 
@@ -28,13 +29,17 @@ def test_mathjax_is_served_offline(html):
     assert (html / "_static/mathjax/tex-chtml.js").is_file()
 
 
-def test_reproduction_page_has_a_row_per_claim(site, html):
+def test_reproduction_page_has_a_section_per_chapter_and_a_row_per_claim(site, html):
+    docs = [json.loads(p.read_text()) for p in (site / "book/_executed").glob("*.results.json")]
     table = (site / "book/_executed/reproduction-table.md").read_text()
-    n_rows = sum(line.startswith("| 0") for line in table.splitlines())
-    n_claims = sum(len(__import__("json").loads(p.read_text())["claims"])
-                   for p in (site / "book/_executed").glob("*.results.json"))
-    assert n_rows == n_claims > 0
-    assert (html / "book/reproduction.html").read_text().count("<tr") == n_rows + 1
+    rows = [line for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| claim |")]
+    assert len(rows) == sum(len(d["claims"]) for d in docs) > 0
+    page = (html / "book/reproduction.html").read_text()
+    assert page.count("<tr") == len(rows) + len(NOTEBOOKS)  # a header row per chapter's table
+    for d in docs:  # every chapter's section has its anchor, and the status page links to it
+        assert f'id="report-{d["chapter"]}"' in page
+        assert f"reproduction.html#report-{d['chapter']}" in (html / "book/status.html").read_text()
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
