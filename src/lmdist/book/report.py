@@ -3,11 +3,11 @@
 The page is generated, never typed, so it cannot disagree with the notebooks. Status of a claim:
 
 * ``fails`` — a checked claim that does not hold;
-* ``holds`` / ``reported`` — a checked claim that holds / a figure we report, with no seed figure;
-* ``reproduced`` — the seed's figure lies in our 95 % interval, or agrees with our value to the
+* ``holds`` / ``reported`` — a checked claim that holds / a figure we report, with no source's figure;
+* ``reproduced`` — the source's figure lies in our 95 % interval, or agrees with our value to the
   precision it is printed with (paper-profile value when that profile was run, else the executed one);
 * ``differs`` — it does not (the chapter explains why);
-* ``not comparable`` — the chapter marks the seed's figure as from a different setting;
+* ``not comparable`` — the chapter marks the source's figure as from a different setting;
 * ``not run`` — the claim is only in the paper-profile results and those were not run.
 """
 
@@ -36,7 +36,7 @@ def status(claim: dict[str, Any], value: Any) -> str:
 
 
 def agrees(paper: Any, ours: Any, interval: list[Any] | None = None) -> bool:
-    """Seed figure within our interval, or equal to ours rounded to the seed's printed precision."""
+    """A source's figure within our interval, or equal to ours rounded to the precision the source prints."""
     if isinstance(paper, (int, float)) and isinstance(ours, (int, float)):
         if interval is not None:
             lo, hi = (from_json(x) for x in interval)

@@ -3,7 +3,7 @@
 A chapter gets its :class:`Recorder` from :func:`lmdist.book.chapter.start`, records every number its
 prose states with one of two calls, and calls :meth:`Recorder.write` once at the end:
 
-* :meth:`Recorder.figure` — a figure we report (a correlation, an estimate, a seed's number compared);
+* :meth:`Recorder.figure` — a figure we report (a correlation, an estimate, a source's number compared);
 * :meth:`Recorder.check` — a statement we check: the value and the one condition it must meet
   (``at_most=1e-12``, ``equals=0``, ``inside=(lo, hi)``, …). The condition is written once: it decides
   ``holds`` and is shown in the statement's text, so the two can never disagree.

@@ -9,6 +9,7 @@ or as a row of counts over an outcome space (:func:`count_means`); both give the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,3 +202,63 @@ def hoeffding_ustat_deviation(n: int, order: int, delta: float, *, n_groups: int
         raise ValueError(f"delta must be a finite number in (0, 1), got {delta!r}")
     m = n_groups * (n // order)
     return np.float64(value_range * math.sqrt(math.log(1.0 / d) / (2.0 * m)))
+
+
+def cluster_bootstrap(rng: np.random.Generator, statistic: Callable[[np.ndarray], float], groups: ArrayLike,
+                      n_boot: int, level: float = 0.95) -> tuple[np.float64, np.float64, np.float64]:
+    """A statistic of clustered units and its percentile interval from resampling whole clusters:
+
+        θ̂ = statistic(0, …, n−1);   θ*_b = statistic(I_b),   I_b = the unit indices of G clusters drawn
+        uniformly with replacement from the G clusters (a cluster drawn twice contributes its units twice);
+        returns (θ̂, Q_{(1−level)/2}(θ*), Q_{(1+level)/2}(θ*)).
+
+    ``statistic`` maps an index array into the units (e.g. strings) to a real number; ``groups[i]`` is the
+    cluster (e.g. prompt) of unit i. Units of one cluster are dependent (they share the prompt), so
+    resampling units one by one would understate the spread; resampling clusters keeps that dependence
+    (Davison & Hinkley 1997, section 3.8).
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1 or len(g) == 0:
+        raise ValueError(f"groups must be a non-empty 1-D array of cluster labels, got shape {g.shape}")
+    _, inv = np.unique(g, return_inverse=True)
+    n_clusters = int(inv.max()) + 1
+    if n_clusters < 2:
+        raise ValueError(f"groups must hold at least 2 clusters to resample, got {n_clusters}")
+    n_boot = checks.integer(n_boot, "n_boot", lo=2)
+    lv = confidence_level(level)
+    order = np.argsort(inv, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(inv))[:-1])
+    draws = rng.integers(0, n_clusters, size=(n_boot, n_clusters))
+    thetas = np.array([statistic(np.concatenate([members[k] for k in row])) for row in draws], dtype=np.float64)
+    if not np.all(np.isfinite(thetas)):
+        raise ValueError("statistic must return a finite number on every resample")
+    low, high = np.quantile(thetas, [(1 - lv) / 2, (1 + lv) / 2])
+    return np.float64(statistic(np.arange(len(g)))), np.float64(low), np.float64(high)
+
+
+def truncated_normal_variance(var: float, halfwidth: float) -> np.float64:
+    """Var(B | |B − E B| ≤ ε) for B normal with variance σ² (a = ε/σ, φ and Φ the standard normal's
+    density and distribution function):
+
+        σ² (1 − 2aφ(a)/(2Φ(a) − 1)),   → ε²/3 as a → 0 (nearly uniform on the band), → σ² as a → ∞.
+    """
+    v = checks.real(var, "var", lo=0.0, open_lo=True)
+    a = checks.real(halfwidth, "halfwidth", lo=0.0, open_lo=True) / math.sqrt(v)
+    return np.float64(v * stats.truncnorm(-a, a).var())
+
+
+def band_covariance(cov: ArrayLike, axis: int, halfwidth: float) -> np.ndarray:
+    """The covariance matrix of a normal vector Z kept only where |Z_k − E Z_k| ≤ ε (k = ``axis``):
+
+        Σ_t = Σ − (1 − V_t/Σ_kk) Σ_{·k} Σ_{k·} / Σ_kk,   V_t = :func:`truncated_normal_variance` (Σ_kk, ε).
+
+    Why: Z = E Z + (Σ_{·k}/Σ_kk)(Z_k − E Z_k) + E with E independent of Z_k, so a selection on Z_k leaves
+    E's law alone and only replaces Var Z_k by V_t.
+    """
+    c = checks.array(cov, "cov", ndim=2)
+    if c.shape[0] != c.shape[1] or not np.allclose(c, c.T):
+        raise ValueError(f"cov must be a symmetric square matrix, got shape {c.shape}")
+    axis = checks.integer(axis, "axis", lo=0, hi=c.shape[0] - 1)
+    vk = c[axis, axis]
+    col = c[:, axis]
+    return c - (1 - truncated_normal_variance(vk, halfwidth) / vk) * np.outer(col, col) / vk

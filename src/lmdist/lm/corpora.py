@@ -9,7 +9,7 @@ prior's: the same ones, or the re-tokenised text when the tokenizers differ) and
   was sampled (the proposal of IMHA);
 * ``log_weight`` = log π̃(y | x) = Σ_t log γ̃(π(· | x, y_<t))(y_t), the unnormalized *globally*
   normalized adapted distribution (the target of IMHA);
-* ``logp_prior`` = log p(y | x), the prior, **with the prompt** (the seed scored the prior without it);
+* ``logp_prior`` = log p(y | x), the prior, **with the prompt** (Tan et al. 2024 scored the prior without it);
 * ``reward`` = r(x, y).
 
 When the prior has the policy's tokenizer the token ids are scored as sampled; otherwise the
