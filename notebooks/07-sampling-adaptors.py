@@ -714,10 +714,7 @@ plots.publish("fig-imha-toy", fig)
 # is then $\pi$ on the sampler's output space).
 
 # %%
-import warnings
 
-# a library below imports tqdm.auto, which warns in a kernel without ipywidgets; this chapter shows no progress bars
-warnings.filterwarnings("ignore", message="IProgress not found")
 from lmdist.lm import corpora, data, models, rewards
 
 pol_lm, pol_tok = models.load_lm(policy, device=device)
