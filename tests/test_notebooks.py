@@ -6,7 +6,7 @@ import re
 import pytest
 
 from conftest import NOTEBOOKS
-from lmdist.book import params
+from lmdist.book import params, results
 
 pytestmark = pytest.mark.notebooks
 
@@ -53,7 +53,7 @@ def test_prose_cites_only_recorded_claims_and_parameters(site, notebook):
     import jupytext
 
     doc = json.loads((site / "book" / "_executed" / f"{notebook.stem}.results.json").read_text())
-    known = {c["id"] for c in doc["claims"]} | {f"param-{n}" for n in doc["parameters"]}
+    known = {c["id"] for c in doc["claims"]} | {f"param-{n}" for n in doc["parameters"]} | set(results.RUN_GLUES)
     text = "\n".join(c.source for c in jupytext.read(notebook).cells if c.cell_type == "markdown")
     cited = set(re.findall(r"\{glue:[a-z]+\}`([^`:]+)", text))
     assert cited, "the prose cites no computed value"
