@@ -190,10 +190,11 @@ def corpus_averages(rng: np.random.Generator, logq: ArrayLike, n: int, size: int
 
 
 def typical(avg_info: ArrayLike, entropy: float, eps: float) -> np.ndarray:
-    """Which corpora are ε-typical: |A_N − H(q)| < ε for each corpus average A_N = (1/N) Σ_n −log q(y_n)
-    (a property of a corpus; the strict inequality is the one of Tan et al. 2024)."""
+    """Which corpora are ε-typical: |A_N − H(q)| ≤ ε for each corpus average A_N = (1/N) Σ_n −log q(y_n)
+    (a property of a corpus). The book's one convention is ≤ ε (Tan et al. 2024 write < ε; the two differ
+    only on the boundary, which a continuous average hits with probability 0)."""
     eps = _eps(eps)
-    return np.abs(checks.array(avg_info, "avg_info") - checks.real(entropy, "entropy", lo=0.0)) < eps
+    return np.abs(checks.array(avg_info, "avg_info") - checks.real(entropy, "entropy", lo=0.0)) <= eps
 
 
 def band_correlation(log_q: ArrayLike, log_p: ArrayLike, corpus_size: int, eps: float) -> np.float64:
