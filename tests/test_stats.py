@@ -198,3 +198,89 @@ def test_bootstrap_and_ustat_validation_names_the_parameter():
         stats.hoeffding_ustat_deviation(3, 4, 0.1)
     with pytest.raises(ValueError, match="delta"):
         stats.hoeffding_ustat_deviation(3, 1, 0.0)
+
+
+def test_cluster_bootstrap_resamples_whole_clusters():
+    # Each resample must consist of G whole clusters (every unit of a drawn cluster, as often as it was drawn).
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.array([7, 3, 9, 1]), [2, 3, 1, 4])  # unequal sizes, unsorted labels
+    seen = []
+
+    def record(idx):
+        seen.append(np.sort(idx))
+        return float(len(idx))
+
+    value, _, _ = stats.cluster_bootstrap(rng, record, groups, 50)
+    assert value == len(groups) and np.array_equal(seen[-1], np.arange(len(groups)))
+    for idx in seen[:-1]:
+        copies = {}
+        for label in np.unique(groups):
+            members = np.flatnonzero(groups == label)
+            counts = np.array([np.sum(idx == i) for i in members])
+            assert np.all(counts == counts[0]), "a cluster was split"
+            copies[label] = counts[0]
+        assert sum(copies.values()) == 4 and len(idx) == sum(c * np.sum(groups == k) for k, c in copies.items())
+
+
+def test_cluster_bootstrap_interval_of_a_mean_has_the_between_cluster_width():
+    # 200 clusters of 3 units sharing a cluster effect (sd 1, unit noise sd 0.3). The cluster bootstrap of the
+    # mean resamples the cluster means, so its 95 % interval is mean ± 1.96 s_G/√G (s_G: sd of the cluster
+    # means, ddof 0) up to Monte-Carlo error (5000 resamples: about 0.04 s_G/√G per quantile); resampling
+    # units instead would give an interval about √(design effect) ≈ 1.6 times narrower.
+    rng = np.random.default_rng(6)
+    g, m = 200, 3
+    groups = np.repeat(np.arange(g), m)
+    v = np.repeat(rng.normal(size=g), m) + 0.3 * rng.normal(size=g * m)
+    mean, low, high = stats.cluster_bootstrap(rng, lambda i: v[i].mean(), groups, 5000)
+    se = v.reshape(g, m).mean(axis=1).std() / math.sqrt(g)
+    z = sps.norm.ppf(0.975)
+    assert mean == pytest.approx(v.mean(), rel=1e-12)
+    assert abs(low - (mean - z * se)) < 0.15 * se
+    assert abs(high - (mean + z * se)) < 0.15 * se
+    assert (high - low) / (2 * z * v.std() / math.sqrt(g * m)) > 1.3
+
+
+def test_cluster_bootstrap_validation_names_the_parameter():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="groups"):
+        stats.cluster_bootstrap(rng, lambda i: 0.0, np.zeros(5), 10)
+    with pytest.raises(ValueError, match="n_boot"):
+        stats.cluster_bootstrap(rng, lambda i: 0.0, np.arange(5), 1)
+    with pytest.raises(ValueError, match="statistic"):
+        stats.cluster_bootstrap(rng, lambda i: np.nan, np.arange(5), 10)
+
+
+def test_truncated_normal_variance_matches_numerical_integration():
+    # Var(B | |B| <= eps) = ∫ b² φ_σ(b) db / ∫ φ_σ(b) db over [-eps, eps], by quadrature, and the two limits.
+    from scipy import integrate
+
+    for var, eps in ((4.0, 1.0), (0.3, 0.5), (1.0, 3.0)):
+        sd = math.sqrt(var)
+        num = integrate.quad(lambda b, sd=sd: b * b * sps.norm.pdf(b, scale=sd), -eps, eps)[0]
+        den = sps.norm.cdf(eps, scale=sd) - sps.norm.cdf(-eps, scale=sd)
+        assert stats.truncated_normal_variance(var, eps) == pytest.approx(num / den, rel=1e-9)
+    assert stats.truncated_normal_variance(1.0, 1e-4) == pytest.approx(1e-8 / 3, rel=1e-6)
+    assert stats.truncated_normal_variance(1.0, 40.0) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_band_covariance_matches_a_selected_normal_sample():
+    # Keep the draws of a 3-D normal with |Z_1| <= 0.5 and compare the sample covariance of the kept ones with
+    # the formula; sampling sd of each entry about 1/√(kept) ≈ 0.003, tolerance 0.015. The correction itself
+    # (the full covariance minus the band's) is above 0.2 in every entry that involves Z_1 or Z_0.
+    rng = np.random.default_rng(7)
+    cov = np.array([[1.0, 0.8, 0.5], [0.8, 1.0, 0.3], [0.5, 0.3, 1.0]])
+    z = rng.multivariate_normal(np.zeros(3), cov, size=400_000)
+    kept = z[np.abs(z[:, 1]) <= 0.5]
+    predicted = stats.band_covariance(cov, 1, 0.5)
+    assert np.max(np.abs(np.cov(kept.T) - predicted)) < 0.015
+    assert np.abs(cov - predicted)[:2, :2].min() > 0.2
+    assert predicted[1, 1] == pytest.approx(stats.truncated_normal_variance(1.0, 0.5))
+
+
+def test_band_covariance_validation_names_the_parameter():
+    with pytest.raises(ValueError, match="cov"):
+        stats.band_covariance(np.array([[1.0, 0.2], [0.3, 1.0]]), 0, 1.0)
+    with pytest.raises(ValueError, match="axis"):
+        stats.band_covariance(np.eye(2), 2, 1.0)
+    with pytest.raises(ValueError, match="halfwidth"):
+        stats.band_covariance(np.eye(2), 0, 0.0)
