@@ -19,7 +19,8 @@ pytestmark = pytest.mark.book
 
 def test_every_page_is_built(html):
     for page in ("book/intro", "book/how-to-use", "book/notation", "book/references",
-                 "book/reproduction", "book/status", "book/api", "book/errata", *(f"book/_executed/{p.stem}" for p in NOTEBOOKS)):
+                 "book/reproduction", "book/status", "book/api", "book/errata",
+                 *(f"book/_executed/{p.stem}" for p in NOTEBOOKS)):
         assert (html / f"{page}.html").is_file(), page
 
 

@@ -284,3 +284,24 @@ def test_band_covariance_validation_names_the_parameter():
         stats.band_covariance(np.eye(2), 2, 1.0)
     with pytest.raises(ValueError, match="halfwidth"):
         stats.band_covariance(np.eye(2), 0, 0.0)
+
+
+def test_band_covariance_predicts_the_correlation_of_typical_corpora():
+    """Corpora of N draws from q kept when typical: corr(avg log p, avg r) with avg r = avg log q - avg log p,
+    predicted from band_covariance of (X, B) = (avg log p, avg log q) under the normal approximation, against
+    200,000 simulated corpora (about 10 % kept: the sampling sd of the correlation is below 0.01, so 0.03 is 3+ sd;
+    the normal approximation at N = 400 adds less)."""
+    rng = np.random.default_rng(3)
+    k = 40
+    log_q, log_p = np.log(rng.dirichlet(np.ones(k))), np.log(rng.dirichlet(np.ones(k)))
+    q = np.exp(log_q)
+    n, eps = 400, 0.02
+    cov = np.cov(np.stack([log_p, log_q]), aweights=q, bias=True) / n
+    band = stats.band_covariance(cov, 1, eps)
+    var_x, var_b, c_xb = band[0, 0], band[1, 1], band[0, 1]
+    predicted = (c_xb - var_x) / np.sqrt(var_x * (var_b - 2 * c_xb + var_x))
+    counts = rng.multinomial(n, q, size=200_000)
+    x, b = counts @ log_p / n, counts @ log_q / n
+    keep = np.abs(b - q @ log_q) <= eps
+    simulated = np.corrcoef(x[keep], b[keep] - x[keep])[0, 1]
+    assert abs(simulated - predicted) < 0.03, (simulated, predicted, keep.sum())

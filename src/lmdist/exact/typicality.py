@@ -12,7 +12,7 @@ A_N = (1/N) sum_n I(Y_n) satisfies |A_N - H(q)| <= eps (typicality is a property
   I_+ and I_- are the Legendre transform of the CGF at H +- eps (``largedev.rate_function``).
 * Exact: for a small support the law of A_N is a sum over the multinomial compositions of N.
 * Selection: keeping only the eps-typical corpora (``typical``) changes correlations between corpus
-  averages; ``band_correlation`` predicts the correlation that survives the filter.
+  averages (:func:`lmdist.exact.stats.band_covariance` gives the law that survives the filter).
 * A distribution of infinite entropy: q(n) = log 2 (1/log n - 1/log(n+1)), n >= 2 (the "log-log tail"),
   whose tail is P(Y >= n) = log 2 / log n exactly; q(n) ~ log 2 / (n log^2 n).
 """
@@ -24,7 +24,6 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import gammaln, logsumexp, ndtr
-from scipy.stats import norm
 
 from lmdist.exact import checks, tilting
 from lmdist.exact import infotheory as it
@@ -195,31 +194,6 @@ def typical(avg_info: ArrayLike, entropy: float, eps: float) -> np.ndarray:
     only on the boundary, which a continuous average hits with probability 0)."""
     eps = _eps(eps)
     return np.abs(checks.array(avg_info, "avg_info") - checks.real(entropy, "entropy", lo=0.0)) <= eps
-
-
-def band_correlation(log_q: ArrayLike, log_p: ArrayLike, corpus_size: int, eps: float) -> np.float64:
-    """Correlation of (avg log p, avg r) over ε-typical corpora of size N from q, predicted by the
-    identity avg r/β = B − X + log Z (X = avg log p, B = avg log q) and the normal approximation:
-
-        (X, B) ~ N(·, Σ_q/N), b = Cov(X, B)/Var B, V_E = Var X − b² Var B;
-        B | typical: normal truncated to E B ± ε, V_t = Var B·(1 − 2aφ(a)/(2Φ(a) − 1)), a = ε/√Var B;
-        corr = (b V_t − (b² V_t + V_E)) / √((b² V_t + V_E)((1 − b)² V_t + V_E)).
-
-    It lives here because what it models is the selection of corpora by typicality: any q, any p.
-    """
-    lq, lp = checks.finite_vector(log_q, "log_q"), checks.finite_vector(log_p, "log_p")
-    if len(lq) != len(lp):
-        raise ValueError(f"log_q and log_p must have the same length, got {len(lq)} and {len(lp)}")
-    corpus_size = checks.integer(corpus_size, "corpus_size", lo=1)
-    eps = _eps(eps)
-    q = np.exp(lq - logsumexp(lq))
-    dx, db = lp - q @ lp, lq - q @ lq
-    vx, vb, cxb = (q @ dx**2) / corpus_size, (q @ db**2) / corpus_size, (q @ (dx * db)) / corpus_size
-    b, a = cxb / vb, eps / math.sqrt(vb)
-    vt = vb * (1 - 2 * a * norm.pdf(a) / (2 * norm.cdf(a) - 1))
-    ve = vx - b * b * vb
-    vx_t = b * b * vt + ve
-    return np.float64((b * vt - vx_t) / math.sqrt(vx_t * ((1 - b) ** 2 * vt + ve)))
 
 
 # --- the log-log tail: a distribution of infinite entropy ---------------------------------------------
