@@ -66,3 +66,8 @@ def test_status_page_counts_checks_and_flags_failures(tmp_path):
     assert "<report-03>" in row and "| default |" in row and "| 1/2 ✘ | 1 |" in row
     assert "numpy" in page
     assert "No results files" in report.status_page(tmp_path / "none", tmp_path / "absent")
+
+
+def test_lists_are_shown_whole():
+    assert report.fmt(list(range(9))) == "[0, 1, 2, 3, 4, 5, 6, 7, 8]"
+    assert report.fmt([0.123456, "inf", None]) == "[0.1235, inf, —]"

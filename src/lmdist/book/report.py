@@ -48,7 +48,7 @@ def agrees(paper: Any, ours: Any, interval: list[Any] | None = None) -> bool:
 
 
 def fmt(value: Any) -> str:
-    """A compact rendering of a claim's value for the table."""
+    """A compact rendering of a claim's value for the table: 4 significant digits, every item of a list."""
     value = from_json(value)
     if value is None:
         return "—"
@@ -57,8 +57,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):
-        shown = ", ".join(fmt(v) for v in value[:4])
-        return f"[{shown}{', …' if len(value) > 4 else ''}]"
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
     return str(value).replace("|", "\\|")
 
 

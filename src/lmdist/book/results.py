@@ -168,8 +168,7 @@ def _show(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:.3g}"
     if isinstance(x, (tuple, list)):
-        shown = ", ".join(_show(v) for v in x[:6])
-        return f"[{shown}, … ({len(x)} values)]" if len(x) > 6 else f"[{shown}]"
+        return "[" + ", ".join(_show(v) for v in x) + "]"
     return str(x)
 
 
