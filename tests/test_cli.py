@@ -35,6 +35,7 @@ def test_run_writes_notebook_and_results(toy_run):
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1 and "remove-cell" in injected[0]["metadata"]["tags"]
     # no machine path in the executed notebook: the results path is relative to the chapter's folder
+    assert not {"input_path", "output_path"} & set(executed["metadata"].get("papermill", {}))
     line = next(s for s in injected[0]["source"] if s.startswith("results_path"))
     assert not Path(line.split("=", 1)[1].strip().strip("\"'")).is_absolute(), line
 

@@ -20,10 +20,13 @@ def title(nb: Any) -> str:
 
 
 def finish(nb: Any, target: Path, key: str) -> None:
-    """Fold papermill's injected cell (the resolved values are shown by the chapter itself) and record the
-    fingerprint of the run, then write ``target``."""
+    """Remove papermill's injected cell from the page (the chapter shows the resolved values itself) and the
+    machine's paths papermill records (the output path; the input, which is the whole source notebook),
+    record the fingerprint of the run, then write ``target``."""
     import nbformat
 
+    for field in ("input_path", "output_path"):
+        nb.metadata.get("papermill", {}).pop(field, None)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if INJECTED in tags and "remove-cell" not in tags:
