@@ -57,12 +57,13 @@ def run_notebooks(paths: list[Path], given: dict[str, Any], out: Path, *, thread
             continue
         results_file.unlink(missing_ok=True)  # a failed run must not leave an old file behind
         print(f"lmdist run: {path.name} at profile {values['profile']!r}", file=sys.stderr)
+        # The notebook gets the results file's name only (no machine path in the book); the kernel finds
+        # its folder in the environment it inherits.
+        os.environ[results.RESULTS_DIR] = str(out.resolve())
         try:
             nb = papermill.execute_notebook(
                 source, str(target), kernel_name="python3", progress_bar=True,
-                # relative to the kernel's folder (the notebook's): no machine path in the book
-                parameters={**values, "results_path": os.path.relpath(results_file.resolve(), path.parent.resolve())},
-                cwd=str(path.parent))
+                parameters={**values, "results_path": results_file.name}, cwd=str(path.parent))
         except papermill.PapermillExecutionError as err:
             print(f"lmdist run: {path.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}",
                   file=sys.stderr)

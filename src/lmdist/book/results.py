@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+import os
 import platform
 import re
 import time
@@ -40,6 +41,7 @@ LIBRARIES = ("lmdist", "numpy", "scipy", "pandas", "torch", "transformers", "sea
 CLAIM_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")  # kebab-case; "param-" is kept for parameters
 PARAMETER_PREFIX = "param-"
 RUN_GLUES = ("run-time", "paper-run-time")  # glued by the machinery for every chapter's opening box
+RESULTS_DIR = "LMDIST_RESULTS_DIR"  # set by `lmdist run`: where a results file named without a folder goes
 # A check's condition: keyword -> (symbol shown in the statement, test of value against the bound).
 CONDITIONS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
     "at_most": ("≤", operator.le),
@@ -128,7 +130,8 @@ class Recorder:
 
     def write(self, path: str | Path | None) -> dict[str, Any]:
         """Write the results file (if ``path``) and return its content. The chapter number is the
-        results file's name up to the first hyphen (``01-….results.json`` → ``"01"``)."""
+        results file's name up to the first hyphen (``01-….results.json`` → ``"01"``). A relative ``path`` is
+        taken in the folder ``$LMDIST_RESULTS_DIR`` names (set by `lmdist run`), else the current one."""
         chapter = Path(path).name.split("-")[0] if path else ""
         source = self.source or (f"derived in chapter {chapter}" if chapter else "derived in this chapter")
         doc = {
@@ -144,7 +147,7 @@ class Recorder:
             },
         }
         if path:
-            save(path, doc)
+            save(Path(os.environ.get(RESULTS_DIR, ".")) / path if not Path(path).is_absolute() else path, doc)
         glue("run-time", duration(doc["run"]["seconds"]))
         return doc
 
