@@ -88,7 +88,7 @@ from scipy.special import expit, log_expit, logsumexp
 from scipy.stats import spearmanr
 
 from lmdist.book import chapter, plots
-from lmdist.exact import align, instances, strings
+from lmdist.exact import align, instances, projections, strings
 from lmdist.exact import infotheory as it
 
 rec = chapter.start(globals())
@@ -921,18 +921,12 @@ V = space.alphabet_size
 
 def memoryless(eta):
     """log q_eta(y): the same next-symbol distribution softmax(eta) at every prefix (EOS forced at max_len)."""
-    row = eta - logsumexp(eta)
-    table = np.tile(row, (space.size, 1))
-    table[space.level(space.max_len)] = np.r_[np.full(V, -np.inf), 0.0]
-    return strings.ToyLM(space, table).logp
+    return projections.memoryless(space, eta)
 
 
 def fit(direction, starts):
-    def loss(eta):
-        lq = memoryless(eta)
-        return it.kl(lq, logq_star) if direction == "reverse" else it.kl(logq_star, lq)
-    best = min((minimize(loss, s, method="L-BFGS-B") for s in starts), key=lambda res: res.fun)
-    return memoryless(best.x), best.x
+    """The best memoryless fit to q*_beta in forward or reverse KL, by L-BFGS-B from each start."""
+    return projections.project(memoryless, logq_star, direction, starts)
 
 
 # %%

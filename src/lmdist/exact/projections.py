@@ -1,0 +1,104 @@
+"""KL projections of a target distribution onto a parametrised family, on a finite set of strings.
+
+A *family* is a map θ ↦ log q_θ (normalized log-probabilities over the same outcomes as the target
+p). Its two projections of p are
+
+    forward:  θ_F = argmin_θ KL(p || q_θ)   (maximum likelihood under p: mass-covering),
+    reverse:  θ_R = argmin_θ KL(q_θ || p)   (what KL-regularised RL finds when p = q*_β: mode-seeking).
+
+Neither has a closed form in general; :func:`project` runs L-BFGS-B from each start and keeps the
+best. Two families are here: the *memoryless* model on a :class:`~lmdist.exact.strings.StringSpace`
+(one next-symbol distribution softmax(η) at every prefix), whose forward projection has the closed form
+:func:`memoryless_mle`, and the *geometric-mean policy* of a generalised alignment objective.
+numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import logsumexp
+
+from lmdist.exact import checks, strings
+from lmdist.exact import infotheory as it
+
+DIRECTIONS = ("forward", "reverse")
+
+
+def memoryless(space: strings.StringSpace, eta: np.ndarray) -> np.ndarray:
+    """log q_η(y) for the memoryless model: u = softmax(η) over the V tokens and EOS at every prefix,
+
+        log q_η(y) = sum_{t=1}^{n} log u(y_t) + [n < L] log u(EOS),
+
+    EOS being forced (probability 1) at length L = max_len.
+    """
+    eta = checks.finite_vector(eta, "eta")
+    v = space.alphabet_size
+    if eta.shape != (v + 1,):
+        raise ValueError(f"eta must hold V + 1 = {v + 1} logits (tokens, then EOS), got shape {eta.shape}")
+    row = eta - logsumexp(eta)
+    table = np.tile(row, (space.size, 1))
+    table[space.level(space.max_len)] = np.r_[np.full(v, -np.inf), 0.0]
+    return strings.ToyLM(space, table).logp
+
+
+def memoryless_mle(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
+    """The forward-KL projection of p onto the memoryless family, in closed form: log u with
+
+        u(v) = E_p[c_v(y)] / sum_v' E_p[c_v'(y)],
+
+    where c_v(y) counts token v in y and c_EOS(y) = [|y| < L] (the forced EOS at length L is not a
+    choice of the model). It maximises sum_v E_p[c_v] log u(v), i.e. E_p log q_u, over the simplex.
+    Returns log u (−inf for a symbol p never emits), which is also a valid η for :func:`memoryless`
+    when every symbol is emitted.
+    """
+    lp = checks.logprobs(logp, "logp")
+    if lp.shape != (space.size,):
+        raise ValueError(f"logp must have one entry per string ({space.size}), got shape {lp.shape}")
+    v = space.alphabet_size
+    p = np.exp(lp)
+    counts = np.array([(p[:, None] * (space.tokens == k)).sum() for k in range(v)]
+                      + [p[space.lengths < space.max_len].sum()])
+    with np.errstate(divide="ignore"):
+        return np.log(counts) - np.log(counts.sum())
+
+
+def project(family: Callable[[np.ndarray], np.ndarray], logtarget: np.ndarray, direction: str,
+            starts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(log q_θ̂, θ̂) for θ̂ = the best of L-BFGS-B runs, one from each start, minimising
+
+        KL(p || q_θ)  (``direction="forward"``)   or   KL(q_θ || p)  (``direction="reverse"``),
+
+    p = exp(``logtarget``). Gradients are finite differences (scipy's default), so any family works.
+    A non-convex loss (the reverse KL of a multimodal p) has local minima: the result is the best
+    over ``starts``, not a certified global minimum.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    if len(starts) == 0:
+        raise ValueError("starts must hold at least one starting parameter vector")
+    lt = checks.logprobs(logtarget, "logtarget")
+
+    def loss(theta: np.ndarray) -> float:
+        lq = family(theta)
+        return float(it.kl(lq, lt) if direction == "reverse" else it.kl(lt, lq))
+
+    best = min((minimize(loss, s, method="L-BFGS-B") for s in starts), key=lambda res: res.fun)
+    return family(best.x), best.x
+
+
+def geometric_policy(logpi: np.ndarray, logref: np.ndarray, beta_pi: float) -> np.ndarray:
+    """log π^(β_π)(y) = β_π log π(y) + (1 − β_π) log π_ref(y) − log Z, the normalized geometric mean
+
+        π^(β_π) ∝ π^β_π π_ref^(1−β_π),   0 < β_π <= 1,
+
+    (β_π = 1 gives π itself; a zero of either factor with a positive exponent is a zero). Raises if
+    π and π_ref have disjoint supports (Z = 0).
+    """
+    lpi, lref = checks.logprob_pair(logpi, logref, ("logpi", "logref"))
+    b = checks.real(beta_pi, "beta_pi", lo=0.0, hi=1.0, open_lo=True)
+    if b == 1.0:
+        return it.normalize(lpi)
+    return it.normalize(b * lpi + (1.0 - b) * lref)

@@ -1,0 +1,87 @@
+"""lmdist.exact.projections: forward and reverse KL projections, the memoryless family, the geometric mean."""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from lmdist.exact import infotheory as it
+from lmdist.exact import projections, strings
+
+SPACE = strings.StringSpace(2, 3)
+
+
+def family(eta):
+    return projections.memoryless(SPACE, eta)
+
+
+def test_memoryless_is_the_product_of_one_next_symbol_distribution():
+    eta = np.array([0.3, -1.0, 0.5])
+    u = np.exp(eta) / np.exp(eta).sum()
+    lq = family(eta)
+    assert abs(logsumexp(lq)) < 1e-12
+    # "ab" = a, b, EOS; "aba" (length L = 3) = a, b, a and the forced EOS
+    assert np.isclose(lq[SPACE.index("ab")], np.log(u[0] * u[1] * u[2]), rtol=0, atol=1e-12)
+    assert np.isclose(lq[SPACE.index("aba")], np.log(u[0] * u[1] * u[0]), rtol=0, atol=1e-12)
+
+
+def test_memoryless_mle_is_the_forward_projection_and_beats_perturbations():
+    rng = np.random.default_rng(3)
+    lp = strings.random_lm(SPACE, rng).logp
+    eta_mle = projections.memoryless_mle(SPACE, lp)
+    lq_num, _ = projections.project(family, lp, "forward", [np.zeros(3)])
+    # both minimise a smooth function: the optimiser's answer agrees to its tolerance (~1e-5 in η)
+    assert it.tvd(family(eta_mle), lq_num) < 1e-5
+    ce = it.cross_entropy(lp, family(eta_mle))
+    for _ in range(50):
+        assert ce <= it.cross_entropy(lp, family(eta_mle + 0.1 * rng.normal(size=3))) + 1e-12
+
+
+def test_projection_recovers_a_member_in_both_directions():
+    target = family(np.array([1.0, -0.5, 0.2]))
+    for direction in projections.DIRECTIONS:
+        lq, _ = projections.project(family, target, direction, [np.zeros(3)])
+        assert it.tvd(lq, target) < 1e-5, direction
+
+
+def test_reverse_projection_of_a_bimodal_target_has_two_local_minima():
+    mode_a, mode_b = family(np.array([3.0, -3.0, 0.0])), family(np.array([-3.0, 3.0, 0.0]))
+    target = it.normalize(np.logaddexp(mode_a + np.log(0.6), mode_b + np.log(0.4)))
+    near_a, near_b = np.array([2.0, -2.0, 0.0]), np.array([-2.0, 2.0, 0.0])
+    lq_a, _ = projections.project(family, target, "reverse", [near_a])
+    lq_b, _ = projections.project(family, target, "reverse", [near_b])
+    assert it.tvd(lq_a, lq_b) > 0.5                    # two different local minima
+    best, _ = projections.project(family, target, "reverse", [near_b, near_a])
+    assert it.kl(best, target) == min(it.kl(lq_a, target), it.kl(lq_b, target))
+    # the forward projection covers both modes: more entropy than either reverse fit
+    fwd, _ = projections.project(family, target, "forward", [near_a])
+    assert it.entropy(fwd) > max(it.entropy(lq_a), it.entropy(lq_b))
+
+
+def test_geometric_policy():
+    rng = np.random.default_rng(0)
+    lpi = it.normalize(rng.normal(size=6))
+    lref = it.normalize(np.r_[rng.normal(size=5), -np.inf])
+    np.testing.assert_allclose(projections.geometric_policy(lpi, lref, 1.0), lpi, rtol=0, atol=1e-15)
+    g = projections.geometric_policy(lpi, lref, 0.3)
+    w = np.exp(lpi) ** 0.3 * np.exp(lref) ** 0.7
+    np.testing.assert_allclose(np.exp(g), w / w.sum(), rtol=1e-12, atol=0)
+    assert g[-1] == -np.inf                             # a hole of π_ref stays a hole for β_π < 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"direction": "sideways"}, "direction"),
+    ({"starts": []}, "starts"),
+])
+def test_project_rejects_bad_input(kwargs, match):
+    args = {"family": family, "logtarget": family(np.zeros(3)), "direction": "reverse", "starts": [np.zeros(3)]}
+    with pytest.raises(ValueError, match=match):
+        projections.project(**(args | kwargs))
+
+
+def test_bad_eta_and_beta_pi():
+    with pytest.raises(ValueError, match="eta"):
+        family(np.zeros(2))
+    with pytest.raises(ValueError, match="beta_pi"):
+        projections.geometric_policy(np.log([0.5, 0.5]), np.log([0.5, 0.5]), 0.0)
+    with pytest.raises(ValueError, match="logp"):
+        projections.memoryless_mle(SPACE, np.log([0.5, 0.5]))
