@@ -99,7 +99,8 @@ class Recorder:
         (kind, bound), = condition.items()
         symbol, test = CONDITIONS[kind]
         holds = bool(test(_plain(value), _plain(bound)))
-        shown = f"value {symbol} {_show(bound)}"
+        # an interval's ends can agree to 3 digits: show it with 6, so the reader sees its width
+        shown = f"value {symbol} {_show(bound, 6 if kind == 'inside' else 3)}"
         self._add(Claim(id=id, statement=f"{statement} ({shown})", value=to_json(value), holds=holds,
                         condition=shown, paper_value=to_json(paper_value), interval=_interval(interval),
                         source=source, note=note, comparable=comparable), value)
@@ -165,13 +166,13 @@ def _plain(x: Any) -> Any:
     return x.item() if isinstance(x, np.generic) else x
 
 
-def _show(x: Any) -> str:
-    """A bound or value as the statement shows it: 3 significant digits for floats."""
+def _show(x: Any, digits: int = 3) -> str:
+    """A bound or value as the statement shows it: ``digits`` significant digits for floats."""
     x = _plain(x)
     if isinstance(x, float):
-        return f"{x:.3g}"
+        return f"{x:.{digits}g}"
     if isinstance(x, (tuple, list)):
-        return "[" + ", ".join(_show(v) for v in x) + "]"
+        return "[" + ", ".join(_show(v, digits) for v in x) + "]"
     return str(x)
 
 
