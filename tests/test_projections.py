@@ -57,6 +57,51 @@ def test_reverse_projection_of_a_bimodal_target_has_two_local_minima():
     assert it.entropy(fwd) > max(it.entropy(lq_a), it.entropy(lq_b))
 
 
+def numerical_jacobian(f, x, h=1e-6):
+    """Central differences, one column per coordinate of x: error O(h^2) + rounding O(1e-16 / h)."""
+    return np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(x.size)], axis=1)
+
+
+def test_symbol_counts_reproduce_the_memoryless_model():
+    c = projections.symbol_counts(SPACE)
+    assert c[SPACE.index("ab")].tolist() == [1, 1, 1]     # a, b, then EOS chosen
+    assert c[SPACE.index("aba")].tolist() == [2, 1, 0]    # length L: EOS forced, not counted
+    eta = np.array([0.3, -1.0, 0.5])
+    np.testing.assert_allclose(c @ (eta - logsumexp(eta)), family(eta), rtol=0, atol=1e-12)
+
+
+def test_memoryless_and_geometric_jacobians_match_finite_differences():
+    rng = np.random.default_rng(5)
+    eta = rng.normal(size=3)
+    # central differences with h = 1e-6 on log-probabilities of size ~10: error ~1e-9
+    np.testing.assert_allclose(projections.memoryless_jacobian(SPACE, eta), numerical_jacobian(family, eta),
+                               rtol=0, atol=1e-8)
+    lref = it.normalize(np.where(np.arange(SPACE.size) == 2, -np.inf, rng.normal(size=SPACE.size)))
+
+    def geo(e):
+        return projections.geometric_policy(family(e), lref, 0.4)
+
+    jac = projections.geometric_jacobian(geo(eta), projections.memoryless_jacobian(SPACE, eta), 0.4)
+    on = lref > -np.inf
+    np.testing.assert_allclose(jac[on], numerical_jacobian(lambda e: geo(e)[on], eta), rtol=0, atol=1e-8)
+    assert np.all(jac[~on] == 0)                       # a hole of π_ref: log π^(β_π) = −inf for every θ
+
+
+@pytest.mark.parametrize("direction", projections.DIRECTIONS)
+def test_exact_gradient_gives_the_finite_difference_projection(direction):
+    rng = np.random.default_rng(7)
+    target = strings.random_lm(SPACE, rng).logp
+    starts = [np.zeros(3), rng.normal(size=3)]
+    lq_fd, _ = projections.project(family, target, direction, starts)
+    lq, eta = projections.project(family, target, direction, starts,
+                                  jacobian=lambda e: projections.memoryless_jacobian(SPACE, e), tol=1e-12)
+    assert it.tvd(lq, lq_fd) < 1e-5                    # the finite-difference fit's tolerance (as above)
+    # at the exact-gradient fit the loss does not drop along any coordinate (to second order in 1e-4)
+    loss = (lambda e: it.kl(family(e), target)) if direction == "reverse" else (lambda e: it.kl(target, family(e)))
+    for step in 1e-4 * np.r_[np.eye(3), -np.eye(3)]:
+        assert loss(eta + step) >= loss(eta) - 1e-14
+
+
 def test_geometric_policy():
     rng = np.random.default_rng(0)
     lpi = it.normalize(rng.normal(size=6))
@@ -85,3 +130,9 @@ def test_bad_eta_and_beta_pi():
         projections.geometric_policy(np.log([0.5, 0.5]), np.log([0.5, 0.5]), 0.0)
     with pytest.raises(ValueError, match="logp"):
         projections.memoryless_mle(SPACE, np.log([0.5, 0.5]))
+    with pytest.raises(ValueError, match="eta"):
+        projections.memoryless_jacobian(SPACE, np.zeros(4))
+    with pytest.raises(ValueError, match="jac"):
+        projections.geometric_jacobian(family(np.zeros(3)), np.zeros((3, 3)), 0.5)
+    with pytest.raises(ValueError, match="beta_pi"):
+        projections.geometric_jacobian(family(np.zeros(3)), np.zeros((SPACE.size, 3)), 1.5)

@@ -44,6 +44,29 @@ def memoryless(space: strings.StringSpace, eta: np.ndarray) -> np.ndarray:
     return strings.ToyLM(space, table).logp
 
 
+def symbol_counts(space: strings.StringSpace) -> np.ndarray:
+    """The (strings, V + 1) matrix of c_v(y): how often y emits token v, and c_EOS(y) = [|y| < L]
+    (the EOS at length L = max_len is forced, not a choice of the model), so that for the memoryless
+    model log q_η(y) = sum_v c_v(y) log u(v).
+    """
+    v = space.alphabet_size
+    tokens = (space.tokens[:, :, None] == np.arange(v)).sum(axis=1)
+    return np.c_[tokens, space.lengths < space.max_len].astype(np.float64)
+
+
+def memoryless_jacobian(space: strings.StringSpace, eta: np.ndarray) -> np.ndarray:
+    """∂ log q_η(y) / ∂η_v = c_v(y) − n(y) u(v), with u = softmax(η), c = :func:`symbol_counts` and
+    n(y) = sum_v c_v(y) the number of symbols y's model chooses: the (strings, V + 1) Jacobian of
+    :func:`memoryless`, for :func:`project`'s ``jacobian``.
+    """
+    eta = checks.finite_vector(eta, "eta")
+    c = symbol_counts(space)
+    if eta.shape != (c.shape[1],):
+        raise ValueError(f"eta must hold V + 1 = {c.shape[1]} logits (tokens, then EOS), got shape {eta.shape}")
+    u = np.exp(eta - logsumexp(eta))
+    return c - c.sum(axis=1, keepdims=True) * u
+
+
 def memoryless_mle(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
     """The forward-KL projection of p onto the memoryless family, in closed form: log u with
 
@@ -57,21 +80,28 @@ def memoryless_mle(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
     lp = checks.logprobs(logp, "logp")
     if lp.shape != (space.size,):
         raise ValueError(f"logp must have one entry per string ({space.size}), got shape {lp.shape}")
-    v = space.alphabet_size
-    p = np.exp(lp)
-    counts = np.array([(p[:, None] * (space.tokens == k)).sum() for k in range(v)]
-                      + [p[space.lengths < space.max_len].sum()])
+    counts = np.exp(lp) @ symbol_counts(space)
     with np.errstate(divide="ignore"):
         return np.log(counts) - np.log(counts.sum())
 
 
 def project(family: Callable[[np.ndarray], np.ndarray], logtarget: np.ndarray, direction: str,
-            starts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            starts: Sequence[np.ndarray],
+            jacobian: Callable[[np.ndarray], np.ndarray] | None = None,
+            tol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(log q_θ̂, θ̂) for θ̂ = the best of L-BFGS-B runs, one from each start, minimising
 
         KL(p || q_θ)  (``direction="forward"``)   or   KL(q_θ || p)  (``direction="reverse"``),
 
-    p = exp(``logtarget``). Gradients are finite differences (scipy's default), so any family works.
+    p = exp(``logtarget``). Without ``jacobian`` the gradients are finite differences (scipy's
+    default), so any family works. With ``jacobian(θ)`` = J = ∂ log q_θ / ∂θ (one row per outcome;
+    rows where q_θ = 0 are not used) they are exact:
+
+        ∇ KL(p || q_θ) = −sum_y p(y) J_y,    ∇ KL(q_θ || p) = sum_y q_θ(y) (log q_θ(y) − log p(y)) J_y
+
+    (the term sum_y q_θ(y) J_y of the second is the gradient of sum_y q_θ(y) = 1, zero). ``tol`` is
+    scipy's: a run stops when a step lowers the loss by less than ``tol`` relative to max(|loss|, 1) or
+    every gradient component is below ``tol`` (None: scipy's defaults, 2.2e-9 and 1e-5).
     A non-convex loss (the reverse KL of a multimodal p) has local minima: the result is the best
     over ``starts``, not a certified global minimum.
     """
@@ -85,7 +115,18 @@ def project(family: Callable[[np.ndarray], np.ndarray], logtarget: np.ndarray, d
         lq = family(theta)
         return float(it.kl(lq, lt) if direction == "reverse" else it.kl(lt, lq))
 
-    best = min((minimize(loss, s, method="L-BFGS-B") for s in starts), key=lambda res: res.fun)
+    def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        assert jacobian is not None   # only used when it is given
+        lq, jac = family(theta), jacobian(theta)
+        if direction == "forward":
+            on = lt > -np.inf
+            return float(it.kl(lt, lq)), -np.exp(lt[on]) @ jac[on]
+        on = lq > -np.inf
+        return float(it.kl(lq, lt)), (np.exp(lq[on]) * (lq[on] - lt[on])) @ jac[on]
+
+    fun = loss if jacobian is None else loss_and_grad
+    best = min((minimize(fun, s, jac=jacobian is not None, method="L-BFGS-B", tol=tol) for s in starts),
+               key=lambda res: res.fun)
     return family(best.x), best.x
 
 
@@ -102,3 +143,19 @@ def geometric_policy(logpi: np.ndarray, logref: np.ndarray, beta_pi: float) -> n
     if b == 1.0:
         return it.normalize(lpi)
     return it.normalize(b * lpi + (1.0 - b) * lref)
+
+
+def geometric_jacobian(logg: np.ndarray, jac: np.ndarray, beta_pi: float) -> np.ndarray:
+    """∂ log π^(β_π) / ∂θ = β_π (J − E_{π^(β_π)} J) on the support of π^(β_π) (0 off it), for the
+    geometric mean ``logg`` = :func:`geometric_policy` of π_θ and J = ∂ log π_θ / ∂θ (the normalizer
+    log Z contributes −β_π E_{π^(β_π)} J; π_ref does not depend on θ).
+    """
+    lg = checks.logprobs(logg, "logg")
+    j = checks.array(jac, "jac", ndim=2)
+    if j.shape[0] != lg.shape[0]:
+        raise ValueError(f"jac must have one row per outcome ({lg.shape[0]}), got shape {j.shape}")
+    b = checks.real(beta_pi, "beta_pi", lo=0.0, hi=1.0, open_lo=True)
+    on = lg > -np.inf
+    out = np.zeros_like(j)
+    out[on] = b * (j[on] - np.exp(lg[on]) @ j[on])
+    return out
