@@ -1061,7 +1061,8 @@ plots.publish("fig-rev-fwd", fig)
 #   {glue:text}`rev-beats-fwd-on-rlhf:.3g` and still falls short of $\beta\log Z_\beta$ by
 #   {glue:text}`rev-shortfall:.3f`: the Gibbs optimum is not in the family.
 #
-# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-01>`.
+# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-01>`; when, at which
+# profile and for how long each chapter last ran is on {ref}`the execution status page <execution-status>`.
 
 # %% tags=["remove-input", "hide-output"]
 rec.write(results_path)

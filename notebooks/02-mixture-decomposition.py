@@ -1274,7 +1274,8 @@ _ = rec.figure("ex-u-rz", "exercise: r(z)", z_reward)
 #   {glue:text}`contrast-disagreements` disagreements in {glue:text}`contrast-n-cases` pairs); token by token
 #   they differ from it by up to {glue:text}`contrastive-max-tvd:.3f` in total variation on the toy.
 #
-# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-02>`.
+# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-02>`; when, at which
+# profile and for how long each chapter last ran is on {ref}`the execution status page <execution-status>`.
 
 # %% tags=["remove-input", "hide-output"]
 rec.write(results_path)

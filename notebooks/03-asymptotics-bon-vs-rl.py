@@ -1147,7 +1147,8 @@ plots.publish("fig-neural", fig)
 #   {glue:text}`neural-snis-max-kl:.3f`), and the win rate of best-of-$N$ is consistent with $\frac N{N+1}$:
 #   {glue:text}`neural-win-consistent`.
 #
-# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-03>`.
+# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-03>`; when, at which
+# profile and for how long each chapter last ran is on {ref}`the execution status page <execution-status>`.
 
 # %% tags=["remove-input", "hide-output"]
 rec.write(results_path)

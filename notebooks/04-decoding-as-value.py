@@ -1306,7 +1306,8 @@ plots.publish("fig-nn-kl-vs-fixed", fig)
 # * KL-guided temperature, at equal diversity: {glue:text}`toy-kl-size:.3f` nats {glue:text}`toy-kl-direction`
 #   attribution than fixed temperature on the toy world; on the neural model it {glue:text}`nn-kl-verdict`.
 #
-# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-04>`.
+# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-04>`; when, at which
+# profile and for how long each chapter last ran is on {ref}`the execution status page <execution-status>`.
 
 # %% tags=["remove-input", "hide-output"]
 rec.write(results_path)

@@ -1141,7 +1141,8 @@ plots.publish("fig-renyi-eos", fig)
 #   {glue:text}`lm-critical-order:.3f`); with an $\mathrm{EOS}$ probability decaying like $3/t$, $H=${glue:text}`slow-entropy:.3f`
 #   and $V=${glue:text}`slow-varentropy:.3f` are finite but no Rényi entropy of order below 1 is.
 #
-# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-05>`.
+# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-05>`; when, at which
+# profile and for how long each chapter last ran is on {ref}`the execution status page <execution-status>`.
 
 # %% tags=["remove-input", "hide-output"]
 rec.write(results_path)

@@ -1126,7 +1126,8 @@ else:
 #   {glue:text}`neural-string-tan2024-pooled-pearson:.2f`, pooled and over corpora as well as within prompts; their
 #   DPO panel's two figures change sign, and its reversal needs more than averaging (IMH chains, pooled adaptors).
 #
-# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-06>`.
+# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-06>`; when, at which
+# profile and for how long each chapter last ran is on {ref}`the execution status page <execution-status>`.
 
 # %% tags=["remove-input", "hide-output"]
 rec.write(results_path)

@@ -1116,7 +1116,8 @@ plots.publish("fig-reward-temperature", fig)
 #   {glue:text}`neural-reward-trend` on the neural models; on the toy the seven families give only
 #   {glue:text}`toy-distinct-per-temperature` distinct samplers per temperature.
 #
-# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-07>`.
+# Every number of this chapter, with its status, is in {ref}`the reproduction report <report-07>`; when, at which
+# profile and for how long each chapter last ran is on {ref}`the execution status page <execution-status>`.
 
 # %% tags=["remove-input", "hide-output"]
 rec.write(results_path)

@@ -44,9 +44,13 @@ def test_reproduction_page_has_a_section_per_chapter_and_a_row_per_claim(site, h
     assert len(rows) == len(ids) > 0
     page = (html / "book/reproduction.html").read_text()
     assert page.count("<tr") == len(rows) + len(NOTEBOOKS)  # a header row per chapter's table
-    for d in docs:  # every chapter's section has its anchor, and the status page links to it
+    status = (html / "book/status.html").read_text()
+    for d in docs:  # every chapter's section has its anchor; the status page and the chapter link to it
         assert f'id="report-{d["chapter"]}"' in page
-        assert f"reproduction.html#report-{d['chapter']}" in (html / "book/status.html").read_text()
+        assert f"reproduction.html#report-{d['chapter']}" in status
+    for notebook in NOTEBOOKS:  # and every chapter links to the status page
+        chapter = (html / f"book/_executed/{notebook.stem}.html").read_text()
+        assert f"reproduction.html#report-{notebook.stem[:2]}" in chapter and "status.html#execution-status" in chapter
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
