@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -59,3 +64,39 @@ def html(site: Path) -> Path:
     proc = build(site)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     return site / "_build" / "html"
+
+
+# Debian's Chromium, headless, without the background traffic a closed network refuses.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs it "
+                                                             "where apt-get and root are available)")
+
+
+@contextmanager
+def serve(directory: Path, handler=SimpleHTTPRequestHandler):
+    """Serve ``directory`` over HTTP on a free localhost port; yields the base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadingHTTPServer(("127.0.0.1", port), partial(handler, directory=directory))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def lm():
+    """The tiny word-level GPT-2 of tests/tiny_lm.py and its tokenizer, on one thread (a tiny model: more
+    threads only wait on each other)."""
+    import torch
+
+    import tiny_lm
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield tiny_lm.model(), tiny_lm.tokenizer()
+    torch.set_num_threads(threads)

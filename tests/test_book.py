@@ -3,16 +3,12 @@
 import json
 import re
 import shutil
-import socket
 import subprocess
-import threading
-from functools import partial
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import NOTEBOOKS, build
+from conftest import CHROMIUM, CHROMIUM_FLAGS, NOTEBOOKS, build, needs_chromium, serve
 
 pytestmark = pytest.mark.book
 
@@ -96,30 +92,19 @@ class _VisibleText(HTMLParser):
             self.text.append(data)
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=15000", "--window-size=1280,2400"]
+FLAGS = [*CHROMIUM_FLAGS, "--virtual-time-budget=15000", "--window-size=1280,2400"]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs it where "
-                                              "apt-get and root are available)")
+@needs_chromium
 def test_chapter_01_renders_math_and_a_figure(html, tmp_path):
     import matplotlib.image
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadingHTTPServer(("127.0.0.1", port), partial(SimpleHTTPRequestHandler, directory=html))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{port}/book/_executed/{NOTEBOOKS[0].stem}.html"
-    try:
+    with serve(html) as base_url:
+        url = f"{base_url}/book/_executed/{NOTEBOOKS[0].stem}.html"
         base = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
         dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
         shot = tmp_path / "ch01.png"
         subprocess.run([*base, f"--screenshot={shot}", url], capture_output=True, timeout=120)
-    finally:
-        server.shutdown()
     assert dom.count("<mjx-container") >= 10, "MathJax did not typeset the page"
     parser = _VisibleText()
     parser.feed(dom)

@@ -7,29 +7,20 @@ typeset the page, what a reader would see as broken; Chromium's --dump-dom retur
 import html as html_module
 import json
 import re
-import shutil
-import socket
 import subprocess
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from conftest import NOTEBOOKS
+from conftest import CHROMIUM, CHROMIUM_FLAGS, NOTEBOOKS, needs_chromium, serve
 
 pytestmark = pytest.mark.book
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=20000"]
+FLAGS = [*CHROMIUM_FLAGS, "--virtual-time-budget=20000"]
 WIDTHS = {"desktop": "1280,900", "phone": "412,900"}
 AUDIT = (Path(__file__).parent / "browser" / "audit.js").read_text()
 MACHINE_PATH = re.compile(r"(/tmp/|/home/|/root/|/work/|/Users/|[A-Z]:\\\\Users)")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs it "
-                                                             "where apt-get and root are available)")
 
 
 class _Audited(SimpleHTTPRequestHandler):
@@ -54,24 +45,17 @@ class _Audited(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def audits(html, tmp_path_factory):
     """{(chapter, width): measurements} for every chapter page at both widths."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadingHTTPServer(("127.0.0.1", port), partial(_Audited, directory=html))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     out = {}
-    try:
+    with serve(html, _Audited) as base_url:
         for notebook in NOTEBOOKS:
             for width, size in WIDTHS.items():
                 profile = tmp_path_factory.mktemp("chromium")
-                url = f"http://127.0.0.1:{port}/book/_executed/{notebook.stem}.html"
+                url = f"{base_url}/book/_executed/{notebook.stem}.html"
                 dom = subprocess.run([CHROMIUM, *FLAGS, f"--window-size={size}", f"--user-data-dir={profile}",
                                       "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
                 found = re.search(r'<pre id="lmdist-audit">(.*?)</pre>', dom, re.S)
                 assert found, f"{notebook.stem} ({width}): the audit script did not run"
                 out[notebook.stem, width] = json.loads(html_module.unescape(found.group(1)))
-    finally:
-        server.shutdown()
     return out
 
 

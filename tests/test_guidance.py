@@ -4,19 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-import tiny_lm
 from lmdist.lm import guidance, sampling
 from tiny_lm import VOCAB
 
 PROMPTS = ["w1 w2", "w3 w4 w5 w6 w7", "w9"]
-
-
-@pytest.fixture(scope="module")
-def lm():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model: more threads only wait on each other
-    yield tiny_lm.model(), tiny_lm.tokenizer()
-    torch.set_num_threads(threads)
 
 
 def reward(prompts, completions):

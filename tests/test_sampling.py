@@ -7,20 +7,11 @@ import pytest
 import scipy.stats
 import torch
 
-import tiny_lm
 from lmdist.exact import adaptors as A
 from lmdist.lm import sampling as S
 from tiny_lm import EOS, VOCAB
 
 PROMPTS = ["w1 w2", "w3 w4 w5 w6 w7", ""]  # different lengths (left padding), and an empty one (BOS)
-
-
-@pytest.fixture(scope="module")
-def lm():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model: more threads only wait on each other
-    yield tiny_lm.model(), tiny_lm.tokenizer()
-    torch.set_num_threads(threads)
 
 
 def run(lm, adaptor=None, **kw):
