@@ -136,3 +136,49 @@ def test_bad_eta_and_beta_pi():
         projections.geometric_jacobian(family(np.zeros(3)), np.zeros((3, 3)), 0.5)
     with pytest.raises(ValueError, match="beta_pi"):
         projections.geometric_jacobian(family(np.zeros(3)), np.zeros((SPACE.size, 3)), 1.5)
+
+
+def _components(rng, k=3, n=8):
+    return np.array([it.normalize(rng.normal(size=n) * 2) for _ in range(k)])
+
+
+def test_mixture_and_its_jacobian():
+    rng = np.random.default_rng(5)
+    lc = _components(rng)
+    w = np.array([0.5, 1.5, 0.0])
+    assert np.allclose(np.exp(projections.mixture(lc, w)), np.exp(lc).T @ (w / w.sum()), rtol=0, atol=1e-15)
+    # central differences: error O(h^2) ~ 1e-10 at h = 1e-5, far below the 1e-7 allowed
+    v, h = np.array([0.3, 1.2, 0.7]), 1e-5
+    jac = projections.mixture_jacobian(lc, v)
+    for k in range(3):
+        e = np.eye(3)[k] * h
+        fd = (projections.mixture(lc, v + e) - projections.mixture(lc, v - e)) / (2 * h)
+        assert np.allclose(jac[:, k], fd, rtol=0, atol=1e-7)
+
+
+def test_simplex_gap_bounds_the_distance_to_the_minimum_and_vanishes_there():
+    rng = np.random.default_rng(6)
+    lc = _components(rng)
+    lp = it.normalize(rng.normal(size=8))
+    fam = lambda v: projections.mixture(lc, v)
+    jac = lambda v: projections.mixture_jacobian(lc, v)
+    lq, w = projections.project(fam, lp, "reverse", [np.ones(3)], jacobian=jac, tol=1e-15,
+                                bounds=[(0, None)] * 3)
+    best = it.kl(lq, lp)
+    # at the fit the gap is the optimiser's residual (L-BFGS-B at tol 1e-15: far below 1e-8)
+    assert projections.simplex_gap(lc, w, lq - lp) < 1e-8
+    # at random weights the gap is an upper bound on the excess loss (convexity; 1e-12 for rounding)
+    for _ in range(200):
+        v = rng.exponential(size=3)
+        lv = fam(v)
+        assert it.kl(lv, lp) - best <= projections.simplex_gap(lc, v, lv - lp) + 1e-12
+    # a non-optimal vertex has a positive gap
+    assert projections.simplex_gap(lc, np.eye(3)[np.argmax([it.kl(c, lp) for c in lc])], lc[0] - lp) > 0
+
+
+def test_mixture_rejects_bad_weights():
+    lc = _components(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="nonnegative"):
+        projections.mixture(lc, np.array([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match="nonnegative"):
+        projections.mixture(lc, np.zeros(3))

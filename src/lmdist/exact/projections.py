@@ -9,7 +9,9 @@ p). Its two projections of p are
 Neither has a closed form in general; :func:`project` runs L-BFGS-B from each start and keeps the
 best. Two families are here: the *memoryless* model on a :class:`~lmdist.exact.strings.StringSpace`
 (one next-symbol distribution softmax(η) at every prefix), whose forward projection has the closed form
-:func:`memoryless_mle`, and the *geometric-mean policy* of a generalised alignment objective.
+:func:`memoryless_mle`, and the *mixture family* of fixed distributions (:func:`mixture`), whose image is
+convex, so that every loss convex in the distribution has no spurious local minimum over it and a fit is
+certified by :func:`simplex_gap`; and the *geometric-mean policy* of a generalised alignment objective.
 numpy and scipy only.
 """
 
@@ -88,7 +90,8 @@ def memoryless_mle(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
 def project(family: Callable[[np.ndarray], np.ndarray], logtarget: np.ndarray, direction: str,
             starts: Sequence[np.ndarray],
             jacobian: Callable[[np.ndarray], np.ndarray] | None = None,
-            tol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+            tol: float | None = None,
+            bounds: Sequence[tuple[float | None, float | None]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(log q_θ̂, θ̂) for θ̂ = the best of L-BFGS-B runs, one from each start, minimising
 
         KL(p || q_θ)  (``direction="forward"``)   or   KL(q_θ || p)  (``direction="reverse"``),
@@ -101,7 +104,9 @@ def project(family: Callable[[np.ndarray], np.ndarray], logtarget: np.ndarray, d
 
     (the term sum_y q_θ(y) J_y of the second is the gradient of sum_y q_θ(y) = 1, zero). ``tol`` is
     scipy's: a run stops when a step lowers the loss by less than ``tol`` relative to max(|loss|, 1) or
-    every gradient component is below ``tol`` (None: scipy's defaults, 2.2e-9 and 1e-5).
+    every gradient component is below ``tol`` (None: scipy's defaults, 2.2e-9 and 1e-5). ``bounds``
+    (one (lo, hi) per parameter, None for no bound) are L-BFGS-B's box constraints, e.g. (0, None)
+    for the weights of :func:`mixture`.
     A non-convex loss (the reverse KL of a multimodal p) has local minima: the result is the best
     over ``starts``, not a certified global minimum.
     """
@@ -125,9 +130,64 @@ def project(family: Callable[[np.ndarray], np.ndarray], logtarget: np.ndarray, d
         return float(it.kl(lq, lt)), (np.exp(lq[on]) * (lq[on] - lt[on])) @ jac[on]
 
     fun = loss if jacobian is None else loss_and_grad
-    best = min((minimize(fun, s, jac=jacobian is not None, method="L-BFGS-B", tol=tol) for s in starts),
+    best = min((minimize(fun, s, jac=jacobian is not None, method="L-BFGS-B", tol=tol, bounds=bounds)
+                for s in starts),
                key=lambda res: res.fun)
     return family(best.x), best.x
+
+
+def mixture(logcomponents: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """log π_w(y) = log sum_k w_k q_k(y) − log sum_k w_k, the *mixture family* of K fixed distributions
+    q_k (the rows of ``logcomponents``) with nonnegative weights w (not all zero; normalized here).
+
+    Its image is the convex hull of the q_k, so a loss that is convex in the distribution (KL(π||p),
+    KL(p||π), −E_π r + β KL(π||p_ref)) is convex in w on the simplex: every local minimum is global,
+    and :func:`simplex_gap` certifies how far a fit is from it.
+    """
+    lc = checks.array(logcomponents, "logcomponents", ndim=2)
+    w = checks.finite_vector(weights, "weights")
+    if w.shape != (lc.shape[0],) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(f"weights must be {lc.shape[0]} nonnegative numbers, not all zero, got {w!r}")
+    for k in range(lc.shape[0]):
+        checks.logprobs(lc[k], f"logcomponents[{k}]")
+    with np.errstate(divide="ignore"):
+        return logsumexp(np.log(w)[:, None] + lc, axis=0) - np.log(w.sum())
+
+
+def mixture_jacobian(logcomponents: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """∂ log π_w(y) / ∂w_k = (q_k(y) / π_w(y) − 1) / sum_j w_j on the support of π_w (0 off it): the
+    (outcomes, K) Jacobian of :func:`mixture`, for :func:`project`'s ``jacobian``.
+    """
+    lc = np.asarray(logcomponents, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    lp = mixture(lc, w)
+    on = lp > -np.inf
+    out = np.zeros((lc.shape[1], lc.shape[0]))
+    out[on] = (np.exp(lc[:, on] - lp[on]).T - 1.0) / w.sum()
+    return out
+
+
+def simplex_gap(logcomponents: np.ndarray, weights: np.ndarray, grad: np.ndarray) -> np.float64:
+    """The Frank–Wolfe gap of a loss F(π) that is convex in the distribution π, at π_w = :func:`mixture`:
+
+        gap(w) = sum_k w_k g_k − min_k g_k,   g_k = sum_y q_k(y) ∇F(π_w)(y),
+
+    with w normalized and ``grad`` = ∇F(π_w) over the outcomes (F extended to nonnegative measures;
+    entries outside every q_k's support are not used, so they may be nan). By convexity
+    F(π_w) − min_{w'} F(π_{w'}) <= gap(w): a certificate of a fit's distance from the global minimum
+    over the mixture family, whatever optimiser produced w. For a concave objective G to be maximised,
+    pass grad = −∇G. Clipped at 0 (rounding can make it −1e-17).
+    """
+    lc = checks.array(logcomponents, "logcomponents", ndim=2)
+    w = checks.finite_vector(weights, "weights")
+    g = np.asarray(grad, dtype=np.float64)
+    if g.shape != (lc.shape[1],) or w.shape != (lc.shape[0],):
+        raise ValueError(f"grad must have {lc.shape[1]} entries and weights {lc.shape[0]}, got {g.shape}, {w.shape}")
+    on = (lc > -np.inf).any(axis=0)
+    if not np.isfinite(g[on]).all():
+        raise ValueError("grad must be finite on the support of the components")
+    gk = np.exp(lc[:, on]) @ g[on]
+    return np.float64(max(0.0, gk @ (w / w.sum()) - gk.min()))
 
 
 def geometric_policy(logpi: np.ndarray, logref: np.ndarray, beta_pi: float) -> np.ndarray:
