@@ -29,7 +29,7 @@
 #   discrete plan of $L$ codes over $K$ symbols can carry; and that a kNN-LM's held-out cross-entropy is convex
 #   in its mixture weight, with the test-perplexity change it brings to the bundled model.
 # - **Assumes.** {doc}`07-sampling-adaptors` (globally normalised models) and the energy-based models of
-#   chapter 11; KL divergence, Jensen's inequality, convexity; what the classes P and NP are.
+#   {doc}`11-ebm-aggregation`; KL divergence, Jensen's inequality, convexity; what the classes P and NP are.
 # - **Runs.** This run: profile {glue:text}`param-profile`, {glue:text}`run-time`; the committed
 #   paper-profile run: {glue:text}`paper-run-time`.
 # - **Re-execute.** `lmdist run notebooks/12-latent-and-lookup.py --profile smoke -p seed=1`
