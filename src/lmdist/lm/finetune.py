@@ -11,19 +11,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm  # the plain bar (never shown unless progress=True)
-from transformers.utils import logging as hf_logging
 
 from lmdist.exact import checks
 from lmdist.lm import cache, losses, models, zoo
@@ -77,26 +74,6 @@ def corrupt(texts: Sequence[str], fraction: float, seed: int, how: str = "shuffl
 # Fine-tuning
 # ---------------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _quiet(progress: bool) -> Iterator[None]:
-    """transformers' own "Loading weights" / "Writing model shards" bars off unless ``progress``."""
-    was = hf_logging.is_progress_bar_enabled()
-    if not progress:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            hf_logging.enable_progress_bar()
-
-
-def texts_digest(texts: Sequence[str]) -> str:
-    """sha256 of the texts (in order, NUL-separated): the data part of a cache key."""
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8") + b"\x00")
-    return h.hexdigest()
-
 
 def fine_tune(prior: str = "tiny-imdb", texts: Sequence[str] = (), loss: str = "mle", gamma: float = 0.0,
               min_weight: float = 0.0, steps: int = 60, lr: float = 1e-4, batch_size: int = 8, block: int = 128,
@@ -131,16 +108,16 @@ def fine_tune(prior: str = "tiny-imdb", texts: Sequence[str] = (), loss: str = "
     if not texts:
         raise ValueError("texts must hold at least one review")
     dev = models.resolve_device(device)
-    key = dict(prior=str(prior), texts=texts_digest(texts), n_texts=len(texts), loss=loss, gamma=float(gamma),
+    key = dict(prior=str(prior), texts=cache.texts_digest(texts), n_texts=len(texts), loss=loss, gamma=float(gamma),
                min_weight=float(min_weight), label_smoothing=float(label_smoothing), steps=steps, lr=lr,
                batch_size=batch_size, block=int(block), seed=int(seed), device=dev.type, **RECIPE)
     folder = cache.entry("finetune", **key)
     done = folder / "card.json"
     if done.is_file():
-        with _quiet(progress):
+        with models.quiet(progress):
             model, tokenizer = models.load_lm(folder, device=str(dev))
         return model, tokenizer, json.loads(done.read_text())
-    with _quiet(progress):
+    with models.quiet(progress):
         model, tokenizer = models.load_lm(prior, device=str(dev))
     block = checks.integer(block, "block", lo=1, hi=int(model.config.n_positions))
     torch.manual_seed(seed)
@@ -163,7 +140,7 @@ def fine_tune(prior: str = "tiny-imdb", texts: Sequence[str] = (), loss: str = "
                     RECIPE["grad_clip"])
         history.append(round(value.item(), 5))
     model.eval()
-    with _quiet(progress):
+    with models.quiet(progress):
         model.save_pretrained(folder, safe_serialization=True)
         tokenizer.save_pretrained(folder)
     card = {**key, "train_seconds": round(time.time() - t0, 2), "train_tokens": int(len(stream)),

@@ -24,7 +24,6 @@ length and the dtype of the keys.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,23 +136,6 @@ def token_logprobs(model: Any, tokenizer: Any, texts: Sequence[str], max_tokens:
                   position=np.concatenate([np.arange(n) for n in lengths]))
 
 
-def model_digest(model: Any) -> str:
-    """A hash of the model's weights (names, shapes, dtypes and bytes): two models share a datastore only
-    when every weight agrees."""
-    h = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        h.update(f"{name}:{tuple(p.shape)}:{p.dtype}".encode())
-        h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def texts_digest(texts: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(hashlib.sha256(t.encode("utf-8")).digest())
-    return h.hexdigest()[:16]
-
-
 def build_datastore(model: Any, tokenizer: Any, texts: Sequence[str], max_tokens: int, *,
                     context: int | None = None, dtype: str = "float32", batch_size: int = 16,
                     device: str | torch.device = "auto", progress: bool = False, use_cache: bool = True) -> Datastore:
@@ -167,7 +149,7 @@ def build_datastore(model: Any, tokenizer: Any, texts: Sequence[str], max_tokens
         raise ValueError(f"dtype must be one of {list(KEY_DTYPES)}, got {dtype!r}")
     folder = None
     if use_cache:
-        folder = cache.entry("knn-datastore", model=model_digest(model), texts=texts_digest(texts),
+        folder = cache.entry("knn-datastore", model=cache.model_digest(model), texts=cache.texts_digest(texts),
                              max_tokens=int(max_tokens), context=context, dtype=dtype)
         path = folder / "datastore.safetensors"
         if path.is_file():

