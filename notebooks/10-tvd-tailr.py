@@ -28,7 +28,7 @@
 #   exact gradient of a per-token objective $L_{\gamma,m}$, maximum likelihood as $\gamma\to0$ but the
 #   token's probability, not TV, at $\gamma=1$; its optimum sharpens and truncates the data distribution, which
 #   the floor $m$ prevents; what that does to noisy data, exactly on a toy and by fine-tuning a small LM.
-# - **Assumes.** Chapter 08, *Forward and reverse KL* (maximum likelihood is forward KL; the memoryless family).
+# - **Assumes.** {doc}`08-forward-reverse-kl` (maximum likelihood is forward KL; the memoryless family).
 #   Total variation, softmax gradients, convexity and Lagrange multipliers.
 # - **Runs.** This run: profile {glue:text}`param-profile`, {glue:text}`run-time`; the committed
 #   paper-profile run: {glue:text}`paper-run-time`.
@@ -120,7 +120,7 @@ from lmdist.book import chapter, plots
 from lmdist.exact import infotheory as it
 from lmdist.exact import instances, projections, strings, tailr
 from lmdist.exact import stats as st
-from lmdist.lm import data, finetune, losses, models
+from lmdist.lm import data, finetune, knn, losses, models
 
 rec = chapter.start(globals())
 rng = np.random.default_rng(seed)
@@ -142,30 +142,34 @@ if len(tailr_gammas) != len(tailr_floors):
 # For distributions $p,q$ on a countable set, with equal priors,
 # $\min_f \Pr(f(y)\ne c)=\tfrac12\sum_y\min(p(y),q(y))$, attained by $f^*(y)=[p(y)>q(y)]$, and
 #
-# $$\begin{aligned}\mathrm{TV}(p,q)&=\tfrac12\textstyle\sum_y|p(y)-q(y)|=1-\sum_y\min(p(y),q(y))\\&=1-2\min_f\Pr(f(y)\neq c).\end{aligned}$$
+# $$\begin{aligned}\mathrm{TV}(p,q)&=\tfrac12\textstyle\sum_y|p(y)-q(y)|\\&=1-\textstyle\sum_y\min(p(y),q(y))\\&=1-2\min_f\Pr(f(y)\neq c).\end{aligned}$$
 # ```
 #
 # ```{prf:proof}
-# $\Pr(f\neq c)=\tfrac12\sum_{f(y)=1}q(y)+\tfrac12\sum_{f(y)=0}p(y)\ge\tfrac12\sum_y\min(p,q)$, term by term, with
-# equality for $f^*$. And $|p-q|=p+q-2\min(p,q)$ summed gives $\sum_y|p-q|=2-2\sum_y\min(p,q)$.
+# Term by term, with equality for $f^*$,
+#
+# $$\begin{aligned}\Pr(f\neq c)&=\tfrac12\textstyle\sum_{f(y)=1}q(y)+\tfrac12\sum_{f(y)=0}p(y)\\&\ge\tfrac12\textstyle\sum_y\min(p(y),q(y)).\end{aligned}$$
+#
+# And $|p-q|=p+q-2\min(p,q)$ summed gives $\sum_y|p-q|=2-2\sum_y\min(p,q)$.
 # ```
 #
 # So the slide is right, with its equal priors (with priors $\pi,1-\pi$ the optimal error is
 # $\sum_y\min(\pi p,(1-\pi)q)$, not a function of TV alone). We check it exactly on
-# {glue:text}`param-n_instances` random pairs of distributions (20 outcomes, with holes), against 50 random
-# classifiers each, and then with samples. On the toy string space ({glue:text}`param-alphabet_size` tokens, strings
+# {glue:text}`param-n_instances` random pairs of distributions ({glue:text}`tv-outcomes` outcomes, with holes), against
+# {glue:text}`tv-random-rules` random classifiers each, and then with samples. On the toy string space ({glue:text}`param-alphabet_size` tokens, strings
 # up to length {glue:text}`param-max_len`) the data $p_d$ is a random autoregressive LM and the "model"
 # $p_\theta$ is its best bigram fit; a classifier is fitted on {glue:text}`param-n_classifier` strings of each
 # (the Bayes rule of the two empirical distributions) and its error measured on as many fresh ones.
 
 # %%
+N_OUTCOMES, N_RULES = 20, 50    # outcomes of each random pair; random classifiers tried against each
 gaps, beaten = [], 0
 for _ in range(n_instances):
     c = 10 ** rng.uniform(-1, 1)
-    lp, lq = (instances.random_logdist(rng, 20, concentration=c) for _ in range(2))
+    lp, lq = (instances.random_logdist(rng, N_OUTCOMES, concentration=c) for _ in range(2))
     err = tailr.bayes_error(lp, lq)
     gaps.append(abs(it.tvd(lp, lq) - (1 - 2 * err)))
-    beaten += sum(tailr.classifier_error(rng.random(20) < 0.5, lp, lq) < err - 1e-15 for _ in range(50))
+    beaten += sum(tailr.classifier_error(rng.random(N_OUTCOMES) < 0.5, lp, lq) < err - 1e-15 for _ in range(N_RULES))
 
 space = strings.StringSpace(alphabet_size, max_len)
 clean = strings.random_lm(space, rng, concentration=concentration).logp
@@ -182,6 +186,8 @@ err_bayes_hat = (test_p[~bayes].sum() + test_q[bayes].sum()) / (2 * n_classifier
 half = float(st.hoeffding_halfwidth(2 * n_classifier, 1.0, DELTA))
 
 # %% tags=["hide-input"]
+rec.figure("tv-outcomes", "outcomes of each random pair of distributions", N_OUTCOMES)
+rec.figure("tv-random-rules", "random classifiers tried against the Bayes rule on each pair", N_RULES)
 rec.check("tv-bayes-identity", "max |TV(p,q) - (1 - 2 Bayes error)| over random pairs", max(gaps), at_most=1e-14, source=SRC)
 rec.check("tv-bayes-optimal", "random classifiers with a smaller error than the Bayes rule", int(beaten), equals=0, source=SRC)
 rec.figure("toy-tv-data-model", "TV(p_d, bigram fit) on the toy, exact", tv_exact)
@@ -216,7 +222,7 @@ _ = rec.figure("fitted-rule-excess", "exact error of the fitted classifier - Bay
 #
 # $$\nabla_\theta\mathrm{KL}(p_d\|q_\theta)=\mathbb E_{y\sim p_d}\Big[-\frac{\nabla_\theta q_\theta(y)}{q_\theta(y)}\Big],$$
 #
-# $$\nabla_\theta\mathrm{TV}(p_d,q_\theta)=\mathbb E_{y\sim p_d}\Big[-\frac{\nabla_\theta q_\theta(y)}{p_d(y)}\,[q_\theta(y)<p_d(y)]\Big],$$
+# $$\begin{aligned}\nabla_\theta\mathrm{TV}(p_d,q_\theta)=\mathbb E_{y\sim p_d}\Big[&-\frac{\nabla_\theta q_\theta(y)}{p_d(y)}\\&\times[q_\theta(y)<p_d(y)]\Big],\end{aligned}$$
 #
 # the second at every $\theta$ where no $y$ has $q_\theta(y)=p_d(y)>0$ (elsewhere TV has a kink).
 # ```
@@ -271,7 +277,7 @@ _ = rec.figure("tv-gradient-kinks", "instances skipped because a string sits wit
 # (`--density-min-weight` $m$; `--density-ratio-threshold` is $\gamma$), and it adds label smoothing
 # $\varepsilon$ *unweighted*:
 #
-# $$\ell_t=(1-\varepsilon)\,\mathrm{sg}[w(p)]\,(-\log p)+\tfrac{\varepsilon}{V}\textstyle\sum_v(-\log p_\theta(v\mid y_{<t})),$$
+# $$\begin{aligned}\ell_t={}&(1-\varepsilon)\,\mathrm{sg}[w(p)]\,(-\log p)\\&+\tfrac{\varepsilon}{V}\textstyle\sum_v(-\log p_\theta(v\mid y_{<t})),\end{aligned}$$
 #
 # $$w(p)=\min\!\Big(1,\max\Big(m,\frac{p}{\gamma+(1-\gamma)p}\Big)\Big).$$
 #
@@ -284,11 +290,15 @@ _ = rec.figure("tv-gradient-kinks", "instances skipped because a string sits wit
 #
 # With $p_m=m\gamma/(1-m(1-\gamma))$ (where $w(p_m)=m$), let
 #
-# $$L_{\gamma,m}(p)=\begin{cases}-\dfrac{\log\big(1-(1-\gamma)(1-p)\big)}{1-\gamma} & p\ge p_m,\\[1ex]
-# L_{\gamma,m}(p_m)+m\log\dfrac{p_m}{p} & p<p_m,\end{cases}$$
+# $$L_{\gamma,m}(p)=-\frac{\log(\gamma+(1-\gamma)p)}{1-\gamma}\quad(p\ge p_m),$$
 #
-# ($L_{1,m}(p)=1-p$ above $p_m$, the limit). Then $\nabla_\theta\ell_t=\nabla_\theta\big[(1-\varepsilon)L_{\gamma,m}(p)+\tfrac{\varepsilon}{V}\sum_v(-\log p_\theta(v\mid y_{<t}))\big]$
-# for every $\theta$. In particular: $\gamma\to0$ gives $L=-\log p$ (maximum likelihood); $\gamma=1$ without a floor gives
+# $$L_{\gamma,m}(p)=L_{\gamma,m}(p_m)+m\log\frac{p_m}{p}\quad(p<p_m)$$
+#
+# ($L_{1,m}(p)=1-p$ above $p_m$, the limit). Then for every $\theta$
+#
+# $$\begin{aligned}\nabla_\theta\ell_t=\nabla_\theta\Big[&(1-\varepsilon)L_{\gamma,m}(p)\\&+\tfrac{\varepsilon}{V}\textstyle\sum_v(-\log p_\theta(v\mid y_{<t}))\Big].\end{aligned}$$
+#
+# In particular: $\gamma\to0$ gives $L=-\log p$ (maximum likelihood); $\gamma=1$ without a floor gives
 # $L=1-p$, so TaiLr at $\gamma=1$ maximises $\mathbb E_{p_d}\sum_t p_\theta(y_t\mid y_{<t})$, the expected probability
 # of each data token; the floor makes $L$ grow like $m(-\log p)$ as $p\to0$.
 # ```
@@ -300,7 +310,10 @@ _ = rec.figure("tv-gradient-kinks", "instances skipped because a string sits wit
 # ```
 #
 # We check the identity where it matters, on the torch loss: its autograd gradient against the closed-form
-# gradient of the derived objective, $\partial/\partial z\,[(1-\varepsilon)L(p)+\ldots]=-(1-\varepsilon)w(p)(e_w-p_\theta)+\varepsilon(p_\theta-1/V)$
+# gradient of the derived objective with respect to the logits $z$,
+#
+# $$\begin{aligned}\tfrac{\partial}{\partial z}\big[(1-\varepsilon)L(p)+\ldots\big]={}&-(1-\varepsilon)w(p)(e_w-p_\theta)\\&+\varepsilon(p_\theta-1/V)\end{aligned}$$
+#
 # (float64: rounding, $10^{-12}$), and against central finite differences of $L$ itself computed in numpy
 # (tolerance $10^{-7}$ as above), on {glue:text}`param-n_instances` random batches of logits at the released
 # settings and at random $(\gamma,m,\varepsilon)$.
@@ -396,22 +409,24 @@ _ = rec.check("tailr-optimum", "random distributions (or small moves) with a sma
 # $1-p$, not $-\sum_{p_\theta<p_d}\nabla p_\theta(y)$. Its minimiser is the mode of each next-token distribution, not
 # $p_d$ ({prf:ref}`thm-tailr-optimum`), and $p_\theta=p_d$ — where TV is zero — is not even a stationary point. How far the
 # two directions are apart, on {glue:text}`param-n_instances` random $(p_d,\theta)$ with $p_\theta=\mathrm{softmax}(\theta)$
-# over 12 tokens:
+# over {glue:text}`gamma1-tokens` tokens:
 
 # %%
+ROW = 12   # tokens of each random next-token distribution
 cosines, wrong_way, stat_norm = [], 0, []
 for _ in range(n_instances):
-    lpd = instances.random_logdist(rng, 12, concentration=10 ** rng.uniform(-1, 1))
-    lq = it.normalize(rng.normal(size=12) * 10 ** rng.uniform(-1, 0.5))
-    jac = np.eye(12) - np.exp(lq)[None, :]
+    lpd = instances.random_logdist(rng, ROW, concentration=10 ** rng.uniform(-1, 1))
+    lq = it.normalize(rng.normal(size=ROW) * 10 ** rng.uniform(-1, 0.5))
+    jac = np.eye(ROW) - np.exp(lq)[None, :]
     g_tv = tailr.tv_gradient(lpd, lq, jac)
     g_one = -np.exp(lpd) @ (np.exp(lq)[:, None] * jac)          # E_{p_d}[grad of L_{1,0}] = -sum_y p_d grad q(y)
     cosines.append(g_tv @ g_one / (np.linalg.norm(g_tv) * np.linalg.norm(g_one)))
     wrong_way += g_tv @ g_one < 0                              # a small gamma=1 step raises TV
-    jac_d = np.eye(12) - np.exp(lpd)[None, :]
+    jac_d = np.eye(ROW) - np.exp(lpd)[None, :]
     stat_norm.append(np.linalg.norm(-np.exp(lpd) @ (np.exp(lpd)[:, None] * jac_d)))   # gamma=1 gradient at q = p_d
 
 # %% tags=["hide-input"]
+rec.figure("gamma1-tokens", "tokens of each random next-token distribution of the gamma=1 comparison", ROW)
 rec.figure("gamma1-cosine-median", "median cosine between the expected gamma=1 TaiLr gradient and the TV gradient", float(np.median(cosines)), source=SRC)
 rec.figure("gamma1-wrong-way", "fraction of instances where a small expected gamma=1 step increases TV", wrong_way / n_instances, source=SRC)
 _ = rec.figure("gamma1-not-stationary", "median norm of the expected gamma=1 gradient at p_theta = p_d (0 if p_d were stationary)",
@@ -424,32 +439,45 @@ _ = rec.figure("gamma1-not-stationary", "median norm of the expected gamma=1 gra
 # instead is choose how hard the optimum is sharpened, {numref}`fig-tailr-optimum`.
 
 # %% tags=["hide-input"]
-zipf = np.log(1.0 / np.arange(1, 11) ** 1.1)
-zipf -= np.log(np.exp(zipf).sum())
+ZIPF_S, ZIPF_V = 1.1, 10   # exponent and tokens of the illustrative Zipf row
+zipf = it.normalize(-ZIPF_S * np.log(np.arange(1, ZIPF_V + 1)))
 fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.3))
 shown = [(0.0, 0.0, "MLE ($\\gamma=0$)"), (0.1, 0.0, "$\\gamma=0.1$"), (0.5, 0.0, "$\\gamma=0.5$"), (0.1, 0.3, "$\\gamma=0.1$, $m=0.3$")]
 width = 0.2
 for k, (g, m, label) in enumerate(shown):
-    axes[0].bar(np.arange(10) + (k - 1.5) * width, np.exp(tailr.optimum(zipf, g, m)), width, label=label,
+    axes[0].bar(np.arange(ZIPF_V) + (k - 1.5) * width, np.exp(tailr.optimum(zipf, g, m)), width, label=label,
                 color=list(plots.ROLE.values())[k])
 axes[0].set(xlabel="token (by data probability)", ylabel="optimal $q$", title="TaiLr's optimum for one row")
 axes[0].legend(fontsize="x-small")
 grid = np.r_[0.0, np.geomspace(1e-4, 1, n_gamma)]
-for k, m in enumerate([0.0, 0.2, 0.3]):
-    axes[1].plot(grid[1:], [it.tvd(tailr.optimum(zipf, g, m), zipf) for g in grid[1:]], color=list(plots.ROLE.values())[k],
-                 label=f"floor m = {m}")
+floors = [0.0, 0.2, 0.3]   # the floors of this figure and of the noisy toy
+tv_opt = {m: np.array([it.tvd(tailr.optimum(zipf, g, m), zipf) for g in grid[1:]]) for m in floors}
+for k, m in enumerate(floors):
+    axes[1].plot(grid[1:], tv_opt[m], color=list(plots.ROLE.values())[k], label=f"floor m = {m}")
 axes[1].set(xscale="log", xlabel=r"$\gamma$", ylabel=r"TV$(q^*, p_d)$", title="Distance of the optimum from the data")
 axes[1].legend(fontsize="x-small")
 plots.publish("fig-tailr-optimum", fig)
+rec.figure("zipf-exponent", "exponent s of the Zipf row p_d(v) ∝ v^-s of the figure", ZIPF_S)
+rec.figure("zipf-tokens", "tokens of the Zipf row", ZIPF_V)
+rec.figure("zipf-tv-gamma1", "TV(q*, p_d) of the Zipf row at gamma=1, m=0", float(tv_opt[0.0][-1]))
+rec.figure("zipf-one-minus-max", "1 - max_v p_d(v) of the Zipf row", float(1 - np.exp(zipf).max()))
+rec.figure("zipf-tv-trend", "whether TV(q*, p_d) rises with gamma on the grid without a floor",
+           "rises" if np.all(np.diff(tv_opt[0.0]) >= -1e-12) else "does not rise monotonically")
+peaked = all(np.argmax(tv_opt[m]) < len(grid) - 2 for m in floors[1:])
+_ = rec.figure("zipf-floor-trend", "how TV(q*, p_d) moves with gamma for the floored curves",
+               "peaks at an intermediate γ and falls back" if peaked else "rises too")
 
 # %% [markdown]
 # ```{glue:figure} fig-tailr-optimum
 # :name: fig-tailr-optimum
 # :alt: Left, grouped bars of the optimal next-token distribution for a Zipf-shaped data row under maximum likelihood and TaiLr at several gamma and floors; right, the total variation between TaiLr's optimum and the data row against gamma on a log axis, one line per floor.
 #
-# Left: TaiLr's optimum for a Zipf-shaped data row $p_d(v)\propto v^{-1.1}$ (10 tokens). Maximum likelihood returns $p_d$;
-# TaiLr raises the frequent tokens and cuts the rare ones to zero, unless a floor keeps them. Right: TV between the optimum
-# and $p_d$ grows with $\gamma$; without a floor it reaches $1-\max_v p_d(v)$ at $\gamma=1$.
+# Left: TaiLr's optimum for a Zipf-shaped data row $p_d(v)\propto v^{-s}$, $s=${glue:text}`zipf-exponent`
+# ({glue:text}`zipf-tokens` tokens). Maximum likelihood returns $p_d$; TaiLr raises the frequent tokens and cuts the rare
+# ones to zero, unless a floor keeps them. Right: without a floor, TV between the optimum and $p_d$
+# {glue:text}`zipf-tv-trend` with $\gamma$, to {glue:text}`zipf-tv-gamma1:.3f` at $\gamma=1$, which is
+# $1-\max_v p_d(v)=${glue:text}`zipf-one-minus-max:.3f`; with a floor it {glue:text}`zipf-floor-trend`
+# (near $\gamma=1$, $p_m\to m$ and every token below $m$ is kept in proportion to $p_d$).
 # ```
 
 # %% [markdown]
@@ -460,9 +488,11 @@ plots.publish("fig-tailr-optimum", fig)
 # model trained to TaiLr's optimum assigns zero probability to data it was trained on, and its perplexity on held-out
 # data is infinite. The floor turns the tail of $L$ back into $m(-\log p)$, which is $+\infty$ at $p=0$, so every token of
 # the support keeps $q^*(v)\ge m\,p_d(v)/\lambda>0$. It also rescues training from a cold start: for a token the model
-# gives $p\approx1/V$, the unfloored weight is $\approx1/(\gamma V)$ — with $V=4096$ (our prior's vocabulary) and
-# $\gamma=0.1$, about $0.002$ — so a rare token is hardly learnt at all. The floor is the only thing that keeps
-# TaiLr's optimum a model of the whole data; it is also what brings its sensitivity to noise back, as the next toy shows.
+# gives $p\approx1/V$, the unfloored weight is $\approx1/(\gamma V)$ — with $V=${glue:text}`prior-vocab` (the vocabulary
+# of the neural prior of {ref}`ch10-neural`) and $\gamma=${glue:text}`cold-start-gamma:g` (the translation setting),
+# {glue:text}`cold-start-weight:.2g` — so a rare token is hardly learnt at all. The floor is the only thing that keeps
+# TaiLr's optimum a model of the whole data; it also lets the noise back in, since every token the model finds less
+# likely than $p_m$, noise included, gets the same weight $m$: maximum likelihood scaled by $m$.
 #
 # (ch10-noise-toy)=
 # ## Noisy data: an exact toy
@@ -474,7 +504,7 @@ plots.publish("fig-tailr-optimum", fig)
 # Each fit is exact: the token-level objective is $\sum_{c}\sum_v A_c(v)L_{\gamma,m}(q_c(v))$ with $A_c(v)$ the expected
 # number of times the data emit $v$ after context $c$, so each row is {prf:ref}`thm-tailr-optimum`'s optimum of its
 # normalised counts. We measure the fit's TV to the *clean* distribution, over {glue:text}`param-n_gamma` values of
-# $\gamma$, three floors, and the released settings.
+# $\gamma$, the floors $m=${glue:text}`toy-floors`, and the released settings.
 
 # %%
 def toy_world(rng):
@@ -488,18 +518,19 @@ def tv_to_clean(lc, ld, g, m):
 
 
 ld = np.logaddexp(np.log1p(-toy_noise) + clean, np.log(toy_noise) + strings.random_lm(space, rng, concentration=noise_concentration).logp)
-floors = [0.0, 0.2, 0.3]
 sweep = pd.DataFrame([{"gamma": g, "m": m, "tv": tv_to_clean(clean, ld, g, m)} for m in floors for g in grid[1:]])
 tv_mle, tv_mle_clean = tv_to_clean(clean, ld, 0.0, 0.0), tv_to_clean(clean, clean, 0.0, 0.0)
 released = {name: tv_to_clean(clean, ld, g, m) for name, (g, m, _) in tailr.RELEASED.items()}
+ZERO_GAMMA, ZERO_FLOOR = 0.5, 0.2   # the fit whose zero-probability clean mass is reported, without and with a floor
 with np.errstate(divide="ignore"):
-    zero_mass = {m: np.exp(clean[tailr.fit_tied(space, ld, context, 0.5, m) == -np.inf]).sum() for m in (0.0, 0.2)}
+    zero_mass = {m: np.exp(clean[tailr.fit_tied(space, ld, context, ZERO_GAMMA, m) == -np.inf]).sum() for m in (0.0, ZERO_FLOOR)}
 gains = {name: [] for name in tailr.RELEASED}   # TV(MLE fit, clean) - TV(TaiLr fit, clean) on random toys
 for _ in range(n_instances):
     lc, ldi = toy_world(rng)
     base = tv_to_clean(lc, ldi, 0.0, 0.0)
     for name, (g, m, _) in tailr.RELEASED.items():
         gains[name].append(base - tv_to_clean(lc, ldi, g, m))
+GAIN_MIN = 1e-3   # a toy counts as "closer" only beyond this TV margin
 
 # %% tags=["hide-input"]
 best = sweep.loc[sweep["tv"].idxmin()]
@@ -509,16 +540,20 @@ for name, key in zip(tailr.RELEASED, ("synthetic", "translation", "summarization
     rec.figure(f"toy-tv-released-{key}", f"TV(TaiLr fit at the released {name} setting, clean)", released[name])
     rec.figure(f"toy-gain-{key}", f"median over random toys of TV(MLE, clean) - TV(TaiLr at the released {name} setting, clean)",
                float(np.median(gains[name])))
-    rec.figure(f"toy-closer-{key}", f"fraction of random toys where the {name} setting is closer to clean than MLE by more than 1e-3",
-               float(np.mean(np.array(gains[name]) > 1e-3)))
+    rec.figure(f"toy-closer-{key}", f"fraction of random toys where the {name} setting is closer to clean than MLE by more than GAIN_MIN",
+               float(np.mean(np.array(gains[name]) > GAIN_MIN)))
+rec.figure("toy-gain-min", "GAIN_MIN, the TV margin by which a TaiLr fit counts as closer to clean than MLE", GAIN_MIN)
+rec.figure("toy-floors", "the floors m of the toy's sweep", ", ".join(f"{m:g}" for m in floors[:-1]) + f" and {floors[-1]:g}")
 rec.figure("toy-best-gamma", "gamma of the grid with the smallest TV to clean", float(best["gamma"]))
-rec.figure("toy-best-floor", "its floor m", float(best["m"]))
+rec.figure("toy-best-floor", "its floor m", f"{best['m']:g}")
 rec.figure("toy-tv-best", "that smallest TV to clean", float(best["tv"]))
-rec.figure("toy-zero-mass-nofloor", "clean probability mass the gamma=0.5, m=0 fit gives probability 0", zero_mass[0.0])
-rec.figure("toy-zero-mass-floor", "the same with the floor m=0.2", zero_mass[0.2])
+rec.figure("toy-zero-gamma", "gamma of the fit whose zero-probability clean mass is reported", ZERO_GAMMA)
+rec.figure("toy-zero-floor", "the floor m of the same fit's floored version", ZERO_FLOOR)
+rec.figure("toy-zero-mass-nofloor", "clean probability mass the gamma=ZERO_GAMMA, m=0 fit gives probability 0", zero_mass[0.0])
+rec.figure("toy-zero-mass-floor", "the same with the floor m=ZERO_FLOOR", zero_mass[ZERO_FLOOR])
 diff = tv_mle - released["translation (IWSLT14)"]
 _ = rec.figure("toy-direction", "whether TaiLr at the translation setting is closer to the clean distribution than MLE",
-               "closer" if diff > 1e-12 else "not closer")
+               "closer to it than MLE" if diff > 1e-12 else "no closer to it than MLE")
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6.8, 3.6))
@@ -539,36 +574,41 @@ plots.publish("fig-noise-toy", fig)
 # :name: fig-noise-toy
 # :alt: Line plot of the total variation between the fitted bigram model and the clean distribution against gamma on a log axis, one line per floor, with dashed and dotted horizontal lines for maximum likelihood on noisy and on clean data and black dots at the released settings.
 #
-# The toy: TV between the bigram fit and the clean distribution, for TaiLr against $\gamma$ (three floors; black dots:
+# The toy: TV between the bigram fit and the clean distribution, for TaiLr against $\gamma$ (one line per floor; black dots:
 # the released settings, label smoothing left out), maximum likelihood on the noisy data (dashed) and on the clean data
 # (dotted, the family's own error).
 # ```
 #
 # Maximum likelihood on the noisy data ends {glue:text}`toy-tv-mle:.3f` from the clean distribution, against
-# {glue:text}`toy-tv-mle-clean:.3f` for the same family fitted to clean data. TaiLr at the translation setting is
-# {glue:text}`toy-direction` ({glue:text}`toy-tv-released-translation:.3f`); at the summarisation setting
-# {glue:text}`toy-tv-released-summarization:.3f`; the two $\gamma=10^{-7}$ settings are maximum likelihood to
-# {glue:text}`toy-tv-released-synthetic:.3f`. The best point of the grid is $\gamma=${glue:text}`toy-best-gamma:.3g`
-# with $m=${glue:text}`toy-best-floor` (TV {glue:text}`toy-tv-best:.3f`). Over {glue:text}`param-n_instances` random
-# toys of the same kind, the translation setting is closer to clean than MLE (by more than $10^{-3}$) in
-# {glue:text}`toy-closer-translation:.0%` of them (median gain {glue:text}`toy-gain-translation:.3f`), the summarisation
-# setting in {glue:text}`toy-closer-summarization:.0%` (median gain {glue:text}`toy-gain-summarization:.3f`). Down-weighting helps only while the
-# noise is what the model finds unlikely; it sharpens the clean part too, and without a floor the sharpening cuts
-# support: the $\gamma=0.5$ fit with no floor gives probability $0$ to {glue:text}`toy-zero-mass-nofloor:.3f` of the
-# clean mass, the same fit with $m=0.2$ to {glue:text}`toy-zero-mass-floor:.3f`.
+# {glue:text}`toy-tv-mle-clean:.3f` for the same family fitted to clean data. TaiLr at the translation setting ends
+# {glue:text}`toy-tv-released-translation:.3f` from it, {glue:text}`toy-direction`; the summarisation setting
+# {glue:text}`toy-tv-released-summarization:.3f`; the two $\gamma=10^{-7}$ settings {glue:text}`toy-tv-released-synthetic:.3f`,
+# within {glue:text}`released-vs-mle:.1g` of maximum likelihood's fit ({ref}`ch10-erratum-released`). The best point of
+# the grid is $\gamma=${glue:text}`toy-best-gamma:.3g` with $m=${glue:text}`toy-best-floor` (TV
+# {glue:text}`toy-tv-best:.3f`). Over {glue:text}`param-n_instances` random toys of the same kind, the translation
+# setting is closer to clean than MLE (by more than {glue:text}`toy-gain-min:g` in TV) in
+# {glue:text}`toy-closer-translation:.0%` of them (median gain {glue:text}`toy-gain-translation:.3f`), the
+# summarisation setting in {glue:text}`toy-closer-summarization:.0%` (median gain
+# {glue:text}`toy-gain-summarization:.3f`). Down-weighting can help only while the noise is what the model finds
+# unlikely; it sharpens the clean part too, and without a floor the sharpening cuts support: the
+# $\gamma=${glue:text}`toy-zero-gamma:g` fit with no floor gives probability $0$ to
+# {glue:text}`toy-zero-mass-nofloor:.3f` of the clean mass, the same fit with $m=${glue:text}`toy-zero-floor:g` to
+# {glue:text}`toy-zero-mass-floor:.3f`.
 
 # %% [markdown]
 # (ch10-neural)=
 # ## Noisy data: fine-tuning a small language model
 #
-# The neural version: `{glue:text}`param-prior`` is fine-tuned on {glue:text}`param-n_train_reviews` reviews it has not
-# been trained on (the validation split), of which a fraction {glue:text}`param-noise_fraction` is corrupted
-# (`{glue:text}`param-corruption``: `random` replaces each word of the review by a word drawn uniformly from all the words
+# The neural version: the prior {glue:text}`param-prior` is fine-tuned on {glue:text}`param-n_train_reviews` reviews it
+# has not been trained on (the validation split), of which a fraction {glue:text}`param-noise_fraction` is corrupted
+# (here {glue:text}`param-corruption`; `random` replaces each word of the review by a word drawn uniformly from all the words
 # of the training reviews, `shuffle` permutes the review's own words; `lmdist.lm.finetune.corrupt`). Each run takes
 # {glue:text}`param-steps` AdamW steps of {glue:text}`param-batch_size` windows of {glue:text}`param-block` tokens at peak
 # learning rate {glue:text}`param-lr`, with maximum likelihood or with TaiLr (the released loss), for
 # {glue:text}`param-n_seeds` training seeds each; the models are cached. We score {glue:text}`param-n_eval_reviews` clean
 # held-out reviews (test split), each whole after an EOS, and compare perplexities $e^H$ ($H$ in nats per token).
+# To see what TaiLr's weight can do here, we also compute, under the prior, the weight $w(p)$ of the first TaiLr setting
+# on every token of the clean held-out reviews and of as many corrupted training reviews.
 
 # %%
 train_texts = data.texts("validation")[:n_train_reviews]
@@ -597,6 +637,20 @@ def paired(a, b):
     diff = finetune.Perplexity(pa.nll - pb.nll, pa.tokens)
     return diff.mean_nll, (diff.mean_nll - 1.96 * diff.se(), diff.mean_nll + 1.96 * diff.se())
 
+# %%
+g0, m0 = tailr_gammas[0], tailr_floors[0]
+bad = finetune.corrupted_indices(len(train_texts), noise_fraction, seed)[:n_eval_reviews]
+weights = {name: tailr.weight(np.exp(knn.token_logprobs(prior_lm, tok, texts, 10 ** 7, device=device).logp), g0, m0)
+           for name, texts in (("clean", held_out), ("noise", [noisy[i] for i in bad])) if texts}
+
+# %% tags=["hide-input"]
+for name in ("clean", "noise"):
+    w = weights.get(name, np.array([np.nan]))    # no corrupted review when noise_fraction = 0
+    what = "clean held-out" if name == "clean" else "corrupted training"
+    rec.figure(f"nn-floor-{name}", f"fraction of {what} tokens whose weight under the prior is the floor (p < p_m)",
+               float(np.mean(w <= m0 + 1e-12)))
+    rec.figure(f"nn-weight-{name}", f"mean TaiLr weight under the prior of the {what} tokens", float(w.mean()))
+
 # %% tags=["hide-input"]
 mean_ppl = neural.groupby("method", sort=False)["perplexity"].mean()
 rec.figure("nn-ppl-prior", "perplexity of the prior on the clean held-out reviews", ppl_prior.value,
@@ -610,8 +664,12 @@ for k, (label, *_) in enumerate(methods[1:]):
     rec.figure(f"nn-tailr-minus-mle-{k}", f"H({label}) - H(MLE), nats per token, 95 % interval ("
                + ("over seeds)" if n_seeds >= 2 else "over reviews, one seed)"), d, interval=ci)
     rec.figure(f"nn-direction-{k}", f"whether {label} has a lower clean perplexity than MLE (interval excludes 0)",
-               "lower" if ci[1] < 0 else "higher" if ci[0] > 0 else "not distinguishable from")
-_ = rec.figure("nn-label-0", "the first TaiLr setting", methods[1][0])
+               "lower than" if ci[1] < 0 else "higher than" if ci[0] > 0 else "not distinguishable from")
+rec.figure("nn-label-0", "the first TaiLr setting", methods[1][0])
+rec.figure("prior-vocab", "vocabulary size V of the neural prior", len(tok))
+rec.figure("cold-start-gamma", "gamma of the translation setting", tailr.RELEASED["translation (IWSLT14)"][0])
+_ = rec.figure("cold-start-weight", "unfloored TaiLr weight w(1/V) at the translation gamma",
+               float(tailr.weight(np.array([1.0 / len(tok)]), tailr.RELEASED["translation (IWSLT14)"][0], 0.0)[0]))
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6.4, 3.2))
@@ -635,13 +693,14 @@ plots.publish("fig-neural-noise", fig)
 # ```
 #
 # Before fine-tuning the prior's perplexity is {glue:text}`nn-ppl-prior:.2f`; maximum likelihood on the noisy reviews
-# moves it to {glue:text}`nn-ppl-mle:.2f` (a change of {glue:text}`nn-mle-minus-prior:.3f` nats per token). TaiLr at
+# moves it to {glue:text}`nn-ppl-mle:.2f` (a change of {glue:text}`nn-mle-minus-prior:.3f` nats per token).
 # {glue:text}`nn-label-0` reaches {glue:text}`nn-ppl-tailr-0:.2f`: {glue:text}`nn-direction-0` MLE's, a difference of
 # {glue:text}`nn-tailr-minus-mle-0:.3f` nats per token (95 % interval in the {ref}`reproduction report <report-10>`).
-# On a model this small, at a perplexity near 50, most *clean* tokens have a probability below $0.1$ too, and the
-# weight $p/(\gamma+(1-\gamma)p)$ sits at the floor for clean and corrupted tokens alike: TaiLr cannot tell them apart,
-# and it mostly lowers the effective learning rate. The paper-profile run adds the other released settings and more
-# seeds.
+# What the weight can do is limited on a model this small: under the prior, the weight sits at the floor for
+# {glue:text}`nn-floor-clean:.0%` of the *clean* held-out tokens and {glue:text}`nn-floor-noise:.0%` of the corrupted
+# ones (mean weight {glue:text}`nn-weight-clean:.3f` against {glue:text}`nn-weight-noise:.3f`). The closer these two
+# are, the less TaiLr tells clean tokens from noise, and the more it merely lowers the effective learning rate. The
+# paper-profile run adds the other released settings and more seeds.
 
 # %% [markdown]
 # (ch10-erratum-released)=
@@ -683,6 +742,7 @@ for key, statement, value in PUBLISHED:
                note="a task this book does not run; the chapter's analogue is nn-tailr-minus-mle-0 (held-out perplexity)")
 
 # %% [markdown]
+# (ch10-exercises)=
 # ## Exercises
 #
 # ```{exercise}
@@ -730,17 +790,22 @@ for key, statement, value in PUBLISHED:
 # $q^*=m\,p_d/\lambda$, normalised: $p_d$.
 # ```
 #
+# (ch10-summary)=
 # ## Summary
 #
 # * TV is one minus twice the Bayes error, to {glue:text}`tv-bayes-identity:.1g` on random pairs; a fitted classifier's
-#   test error bounds TV from below ({glue:text}`tv-fitted-estimate:.3f` against the exact {glue:text}`toy-tv-data-model:.3f`).
+#   test error gives a lower confidence bound on TV (estimate {glue:text}`tv-fitted-estimate:.3f`, exact
+#   {glue:text}`toy-tv-data-model:.3f`).
 # * The slides' gradients of forward KL and TV are exact in expectation under $p_d$ (finite differences to
 #   {glue:text}`fkl-gradient-fd:.1g` and {glue:text}`tv-gradient-fd:.1g`); the TV one needs $p_d(y)$.
 # * The released TaiLr loss is the exact gradient of $L_{\gamma,m}$ (to {glue:text}`tailr-autograd-identity:.1g`):
-#   maximum likelihood as $\gamma\to0$, the expected token probability $1-p$ at $\gamma=1$ — not TV: a small expected
-#   $\gamma=1$ step raises TV in {glue:text}`gamma1-wrong-way:.0%` of random instances.
+#   maximum likelihood as $\gamma\to0$, the expected token probability $1-p$ at $\gamma=1$ — not TV: at $p_\theta=p_d$
+#   its expected gradient is not zero (median norm {glue:text}`gamma1-not-stationary:.3f`), its median cosine with the
+#   TV gradient is {glue:text}`gamma1-cosine-median:.2f`, and a small step raises TV in
+#   {glue:text}`gamma1-wrong-way:.0%` of random instances.
 # * Its optimum sharpens the data distribution and, without the floor, cuts its tail to zero
-#   ({glue:text}`toy-zero-mass-nofloor:.3f` of the clean mass on the toy; {glue:text}`toy-zero-mass-floor:.3f` with $m=0.2$).
+#   ({glue:text}`toy-zero-mass-nofloor:.3f` of the clean mass on the toy; {glue:text}`toy-zero-mass-floor:.3f` with
+#   $m=${glue:text}`toy-zero-floor:g`).
 # * On the noisy toy, MLE ends {glue:text}`toy-tv-mle:.3f` from the clean distribution and TaiLr at the translation setting
 #   {glue:text}`toy-tv-released-translation:.3f` ({glue:text}`toy-direction`); fine-tuning the small LM on noisy reviews, TaiLr's
 #   clean perplexity is {glue:text}`nn-direction-0` MLE's ({glue:text}`nn-ppl-tailr-0:.2f` against {glue:text}`nn-ppl-mle:.2f`).

@@ -156,7 +156,7 @@ display(table.set_index("family"))
 # - **Autoregressive, tabulated**: the $2^n-1$ conditionals stored; $n$ look-ups to score or sample.
 # - **Look-up**: the strings of $S_\varphi$ stored in a trie; $n$ steps to score or sample, $n\,|S_\varphi|$ parameters.
 #
-# The latent-variable model is built on formulas instead (next cell). All four represent $p_\varphi$ exactly,
+# The latent-variable model is built on formulas instead (below). All four represent $p_\varphi$ exactly,
 # and the check below verifies that the autoregressive factorisation from completion counts gives it.
 
 # %%
@@ -276,7 +276,8 @@ plots.publish("fig-family-costs", fig)
 #
 # $$
 # \begin{aligned}
-# \log p(y) &= \mathrm{ELBO}(q;y) + \mathrm{KL}(q(\cdot\mid y)\,\|\,p(\cdot\mid y)),\\
+# \log p(y) &= \mathrm{ELBO}(q;y)\\
+#   &\quad + \mathrm{KL}(q(\cdot\mid y)\,\|\,p(\cdot\mid y)),\\
 # -\log p(y) &\le \mathbb E_{q}[-\log p(y\mid z)]\\
 #   &\quad + \mathrm{KL}(q(\cdot\mid y)\,\|\,p(z)),
 # \end{aligned}
@@ -383,14 +384,16 @@ _ = rec.figure("importance-holes", "models whose encoder misses part of a poster
 #
 # $$
 # \begin{aligned}
-# \mathbb E_{p_d}[\mathrm{ELBO}] &= \textstyle\sum_{y,z}p_d(y)q(z\mid y)\,[\log p_d(y)-\log\bar q(z)+\log p(z)]\\
+# \mathbb E_{p_d}[\mathrm{ELBO}] &= \textstyle\sum_{y,z}p_d(y)q(z\mid y)\,\big[\log p_d(y)\\
+# &\qquad-\log\bar q(z)+\log p(z)\big]\\
 # &= -H(p_d)-\mathrm{KL}(\bar q\,\|\,p).
 # \end{aligned}
 # $$
 # ```
 #
-# The experiment: data $p_d$ a mixture of two memoryless modes over $\{a,b\}$ (as in chapter 8, logit gap
-# {glue:text}`param-mode_strength`), a uniform prior over $K=2$ values, and the encoder
+# The experiment: data $p_d$ a mixture of two memoryless modes over $\{a,b\}$ (memoryless as in
+# {doc}`08-forward-reverse-kl`, logit gap {glue:text}`param-mode_strength`), a uniform prior over
+# $K=${glue:text}`collapse-k` values (one per mode), and the encoder
 # $q_\varepsilon(z\mid y)=(1-\varepsilon)\mathbb 1[z=e(y)]+\varepsilon\,p(z)$ with $e(y)$ the majority token, swept
 # over {glue:text}`param-n_eps` noise levels from deterministic ($\varepsilon=0$) to collapsed ($\varepsilon=1$).
 # The strong decoder is the best of all conditionals; the weak one is memoryless for each $z$, which cannot
@@ -402,7 +405,8 @@ mix = rng.uniform(0.2, 0.8)
 mode_a = projections.memoryless(space2, np.array([mode_strength, -mode_strength, 0.0]))
 mode_b = projections.memoryless(space2, np.array([-mode_strength, mode_strength, 0.0]))
 log_pd = np.logaddexp(np.log(mix) + mode_a, np.log1p(-mix) + mode_b)
-uniform = np.full(2, -math.log(2))
+K_COLLAPSE = 2                                                 # one latent value per mode
+uniform = np.full(K_COLLAPSE, -math.log(K_COLLAPSE))
 counts = projections.symbol_counts(space2)
 codes = (counts[:, 1] > counts[:, 0]).astype(np.int64)        # majority token (ties: a)
 sweep = []
@@ -429,8 +433,11 @@ rec.check("collapse-rate-at-optimum", "rate KL(q || p(z)) at the best encoder of
           float(best.rate), equals=0.0, source="Bowman et al. 2016; Chen et al. 2017")
 rec.check("collapse-learned-prior-flat", "max |E[ELBO] + H(p_d)| over the sweep, strong decoder, learned prior",
           (sweep.learned + h_pd).abs().max(), at_most=tol_pop, source="Alemi et al. 2018")
-rec.figure("collapse-elbo-deterministic", "E[ELBO] + H(p_d) of the deterministic encoder, strong decoder",
-           float(sweep.strong.iloc[0] + h_pd))
+rec.figure("collapse-k", "latent values K of the collapse experiment", K_COLLAPSE)
+rec.figure("collapse-loss-deterministic", "-(E[ELBO] + H(p_d)) of the deterministic encoder, strong decoder: its loss",
+           float(-(sweep.strong.iloc[0] + h_pd)))
+rec.figure("weak-uses-z", "whether the weak decoder's best encoder of the sweep uses z (rate > rounding)",
+           "uses the latent" if best_weak.rate > tol_pop else "ignores the latent")
 rec.figure("weak-best-rate", "rate at the best encoder of the sweep, weak (memoryless) decoder", float(best_weak.rate))
 _ = rec.figure("weak-best-eps", "encoder noise at the best encoder, weak decoder", float(best_weak.eps))
 
@@ -448,18 +455,19 @@ plots.publish("fig-collapse", fig)
 # %% [markdown]
 # ```{glue:figure} fig-collapse
 # :name: fig-collapse
-# :alt: The population ELBO against the rate for three model families; the strong decoder with a fixed prior peaks at rate zero, the weak decoder peaks at the largest rate, and the learned-prior curve is flat at zero.
+# :alt: The population ELBO against the rate for three model families; the strong decoder with a fixed prior peaks at rate zero, the learned-prior curve is flat at zero, and a circle marks the weak decoder's best rate.
 #
 # The population ELBO (shifted by $H(p_d)$, so $0$ is the best any model can do) against the rate, as the
 # encoder is blurred from deterministic (right) to collapsed (rate $0$). Circles mark each curve's optimum.
 # ```
 #
 # With the strong decoder and the fixed prior, the best encoder of the sweep is the collapsed one (rate
-# {glue:text}`collapse-rate-at-optimum`), and the deterministic encoder loses
-# {glue:text}`collapse-elbo-deterministic:.4f` nats — exactly $\mathrm{KL}(\bar q\|p(z))$. With a learned prior the
+# {glue:text}`collapse-rate-at-optimum:.3f`), and the deterministic encoder loses
+# {glue:text}`collapse-loss-deterministic:.4f` nats — exactly $\mathrm{KL}(\bar q\|p(z))$. With a learned prior the
 # curve is flat: collapse is *an* optimum, not the only one, so "the optimal ELBO has zero KL" is a statement about a
-# fixed prior. The weak decoder needs $z$: its best encoder has rate {glue:text}`weak-best-rate:.3f` nats
-# ($\varepsilon$ = {glue:text}`weak-best-eps:.2f`) — collapse comes from the decoder's strength ({numref}`fig-collapse`).
+# fixed prior. The weak decoder's best encoder has rate {glue:text}`weak-best-rate:.3f` nats
+# ($\varepsilon$ = {glue:text}`weak-best-eps:.2f`): it {glue:text}`weak-uses-z`, so whether the optimum collapses
+# depends on the decoder ({numref}`fig-collapse`).
 #
 # (ch12-plans)=
 # ## Discrete latent plans
@@ -468,17 +476,19 @@ plots.publish("fig-collapse", fig)
 # the text. Its capacity is explicit: $I(Y;Z)\le H(Z)\le L\log K$, whatever the encoder. They take each code as the
 # argmax of the posterior (a deterministic encoder) and fit the prior over plans by maximum likelihood on the
 # codes. With a deterministic encoder the ELBO is $\log p(y\mid e(y))+\log p(e(y))$ and its rate term is
-# $-\log p(e(y))$, whose mean is $H(e(Y))$. The toy: a random autoregressive $p_d$ over three tokens and strings
-# up to length {glue:text}`param-plan_len`; the plan $z_l = s_l \bmod K$ codes the first $L$ symbols; the decoder
+# $-\log p(e(y))$, whose mean is $H(e(Y))$. The toy: a random autoregressive $p_d$ over {glue:text}`plan-alphabet`
+# tokens and strings up to length {glue:text}`param-plan_len`, and plans with $L=${glue:text}`plan-lengths` codes
+# over $K=${glue:text}`plan-sizes` symbols; the plan $z_l = s_l \bmod K$ codes the first $L$ symbols; the decoder
 # is memoryless for each plan and follows it (it puts mass only on strings with that plan: a weak decoder, so the
 # plan matters); the exact marginal sums $K^L$ plans.
 
 # %%
-space3 = strings.StringSpace(3, plan_len)
+PLAN_V, PLAN_L, PLAN_K = 3, (1, 2, 3), (2, 3, 4)   # tokens of the toy; plan lengths L; code sizes K
+space3 = strings.StringSpace(PLAN_V, plan_len)
 log_pd3 = strings.random_lm(space3, rng).logp
 plan_rows = []
-for n_codes in (1, 2, 3):
-    for code_size in (2, 3, 4):
+for n_codes in PLAN_L:
+    for code_size in PLAN_K:
         z = lt.plan_codes(space3, n_codes, code_size)
         log_pz = lt.code_distribution(z, log_pd3, code_size ** n_codes)       # the prior, by MLE on the codes
         q = lt.noisy_encoder(z, log_pz, 0.0)                                   # argmax codes: deterministic
@@ -491,14 +501,21 @@ for n_codes in (1, 2, 3):
 plans = pd.DataFrame(plan_rows)
 
 # %% tags=["hide-input"]
-tol_plan = 4 * 64 * space3.size * EPS * (1 + np.abs(log_pd3).max())   # K^L <= 64 terms per string, S strings
+tol_plan = 4 * max(PLAN_K) ** max(PLAN_L) * space3.size * EPS * (1 + np.abs(log_pd3).max())   # K^L terms per string, S strings
 rec.check("plan-capacity", "max over (L, K) of rate H(e(Y)) - L log K", (plans["rate H(e(Y))"] - plans["capacity L log K"]).max(),
           at_most=tol_plan, source="Ji et al. 2021")
 rec.check("plan-elbo-bound", "max over (L, K) of cross-entropy - (-E ELBO)", (plans["cross-entropy"] - plans["-E ELBO"]).max(),
           at_most=tol_plan)
 rec.figure("plan-entropy-pd", "H(p_d) of the plan toy (nats)", float(it.entropy(log_pd3)))
-rec.figure("plan-ce-smallest", "cross-entropy of the LVM with L = 1, K = 2", float(plans["cross-entropy"].iloc[0]))
-rec.figure("plan-ce-largest", "cross-entropy of the LVM with L = 3, K = 4", float(plans["cross-entropy"].iloc[-1]))
+rec.figure("plan-alphabet", "tokens of the plan toy", PLAN_V)
+rec.figure("plan-lengths", "plan lengths L", ", ".join(map(str, PLAN_L[:-1])) + f" and {PLAN_L[-1]}")
+rec.figure("plan-sizes", "code sizes K", ", ".join(map(str, PLAN_K[:-1])) + f" and {PLAN_K[-1]}")
+rec.figure("plan-l-small", "L of the smallest plan", PLAN_L[0])
+rec.figure("plan-k-small", "K of the smallest plan", PLAN_K[0])
+rec.figure("plan-l-large", "L of the largest plan", PLAN_L[-1])
+rec.figure("plan-k-large", "K of the largest plan", PLAN_K[-1])
+rec.figure("plan-ce-smallest", "cross-entropy of the LVM with the smallest plan (first L, first K)", float(plans["cross-entropy"].iloc[0]))
+rec.figure("plan-ce-largest", "cross-entropy of the LVM with the largest plan (last L, last K)", float(plans["cross-entropy"].iloc[-1]))
 rec.figure("plan-ce-direction", "whether the cross-entropy falls from the smallest to the largest plan",
            "falls" if plans["cross-entropy"].iloc[-1] < plans["cross-entropy"].iloc[0] else "does not fall")
 display(plans.round(4).set_index(["L", "K"]))
@@ -506,7 +523,8 @@ display(plans.round(4).set_index(["L", "K"]))
 # %% [markdown]
 # The rate never exceeds the capacity $L\log K$, and the exact cross-entropy never exceeds the negative ELBO. The
 # cross-entropy {glue:text}`plan-ce-direction` from {glue:text}`plan-ce-smallest:.3f` nats
-# ($L=1$, $K=2$) to {glue:text}`plan-ce-largest:.3f` ($L=3$, $K=4$), against $H(p_d)$ =
+# ($L=${glue:text}`plan-l-small`, $K=${glue:text}`plan-k-small`) to {glue:text}`plan-ce-largest:.3f`
+# ($L=${glue:text}`plan-l-large`, $K=${glue:text}`plan-k-large`), against $H(p_d)$ =
 # {glue:text}`plan-entropy-pd:.3f`, while exact scoring sums over $K^L$ plans — the latent-variable family's
 # "inefficient scoring" in miniature.
 
@@ -520,8 +538,10 @@ display(plans.round(4).set_index(["L", "K"]))
 # $d$, and with a temperature $T$,
 #
 # $$
-# p_{\mathrm{kNN}}(w)\propto\sum_{(h,v)\in\mathcal N_k:\,v=w}e^{-d(q,h)/T},\qquad
-# p_\lambda(w)=\lambda\,p_{\mathrm{kNN}}(w)+(1-\lambda)\,p_\theta(w).
+# \begin{aligned}
+# p_{\mathrm{kNN}}(w)&\propto\textstyle\sum_{(h,v)\in\mathcal N_k:\,v=w}e^{-d(q,h)/T},\\
+# p_\lambda(w)&=\lambda\,p_{\mathrm{kNN}}(w)+(1-\lambda)\,p_\theta(w).
+# \end{aligned}
 # $$
 #
 # The datastore holds {glue:text}`param-store_tokens:,` tokens of training reviews; the search is exact (matrix
@@ -617,8 +637,13 @@ for name, (value, lo, hi) in change.items():
                      note="WikiText-103, a 247M-parameter LM and a 103M-token datastore (18.65 -> 16.12 test perplexity)")
     rec.figure(f"knn-ppl-change-{name}", f"relative test-perplexity change of the kNN-LM, {name} tokens",
                float(value), interval=(float(lo), float(hi)), **extra)
-_ = rec.figure("knn-rare-vs-frequent", "whether the change is larger (more negative) on rare tokens",
-               "larger" if change["rare"][0] < change["frequent"][0] else "not larger")
+rec.figure("knn-rare-vs-frequent", "whether the change is larger (more negative) on rare tokens",
+           "larger" if change["rare"][0] < change["frequent"][0] else "not larger")
+rec.figure("knn-lambda-one", "what lambda = 1 (p_kNN alone) gives on the test tokens",
+           "infinite cross-entropy" if no_neighbour > 0 else "a finite cross-entropy")
+PAPER_STORE = 103e6   # tokens of Khandelwal et al.'s WikiText-103 datastore
+rec.figure("knn-model-params", "parameters of the language model of the kNN-LM", int(lm.num_parameters()))
+_ = rec.figure("knn-store-orders", "log10(paper datastore / our datastore)", math.log10(PAPER_STORE / store_tokens))
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -632,7 +657,7 @@ plots.publish("fig-knn-lambda", fig)
 # %% [markdown]
 # ```{glue:figure} fig-knn-lambda
 # :name: fig-knn-lambda
-# :alt: Held-out cross-entropy of the kNN-LM against the mixture weight lambda, for validation and test tokens; both curves are convex with a minimum at small lambda.
+# :alt: Held-out cross-entropy of the kNN-LM against the mixture weight lambda, for validation and test tokens; both curves are convex, and a dashed vertical line marks the lambda chosen on validation.
 #
 # Held-out cross-entropy of the kNN-LM against $\lambda$ on validation and test tokens: convex curves, as the
 # theorem says; the dashed line is the $\lambda$ chosen on validation.
@@ -644,12 +669,14 @@ plots.publish("fig-knn-lambda", fig)
 # On the test reviews the perplexity goes from {glue:text}`knn-ppl-base:.2f` to {glue:text}`knn-ppl-mixed:.2f`, a
 # relative change of {glue:text}`knn-ppl-change-all:.4f` (95 % interval by resampling whole reviews in the
 # reproduction report). On the rarer half of the test tokens the change is {glue:text}`knn-ppl-change-rare:.4f`, on
-# the frequent half {glue:text}`knn-ppl-change-frequent:.4f`: {glue:text}`knn-rare-vs-frequent` on rare tokens,
-# the long tail the slides say a look-up retrieves. A fraction {glue:text}`knn-no-neighbour:.3f` of test tokens
-# have no neighbour carrying them, so $\lambda=1$ would give infinite cross-entropy. Khandelwal et al. report
-# 18.65 → 16.12 on WikiText-103 with a datastore of 103M tokens; our datastore is a few orders of magnitude
-# smaller, so the figures are not comparable.
+# the frequent half {glue:text}`knn-ppl-change-frequent:.4f`: the change is {glue:text}`knn-rare-vs-frequent` on
+# rare tokens — the long tail that, the slides say, a look-up retrieves. A fraction {glue:text}`knn-no-neighbour:.3f`
+# of test tokens have no neighbour carrying them ($p_{\mathrm{kNN}}=0$), so $\lambda=1$ gives
+# {glue:text}`knn-lambda-one`. Khandelwal et al. report 18.65 → 16.12 on WikiText-103 with a datastore of 103M
+# tokens, {glue:text}`knn-store-orders:.1f` orders of magnitude more than ours, and a 247M-parameter model against
+# our {glue:text}`knn-model-params:,`, so the figures are not comparable.
 #
+# (ch12-exercises)=
 # ## Exercises
 #
 # ```{exercise}
@@ -697,6 +724,7 @@ plots.publish("fig-knn-lambda", fig)
 # {prf:ref}`thm-12-collapse`.
 # ```
 #
+# (ch12-summary)=
 # ## Summary
 #
 # - Each family of Lin et al.'s table pays an exponential price somewhere; on the satisfiability toy at
@@ -706,8 +734,9 @@ plots.publish("fig-knn-lambda", fig)
 #   {glue:text}`lvm-score-terms` assignments.
 # - The ELBO is a *lower* bound on $\log p(y)$ (the slide reverses it); none of {glue:text}`elbo-pairs` pairs
 #   violates it beyond rounding.
-# - With a strong decoder and a fixed prior the best encoder collapses (rate {glue:text}`collapse-rate-at-optimum`);
-#   with a learned prior the ELBO is flat in the rate; a weak decoder uses $z$ (rate {glue:text}`weak-best-rate:.3f`).
+# - With a strong decoder and a fixed prior the best encoder collapses (rate {glue:text}`collapse-rate-at-optimum:.3f`);
+#   with a learned prior the ELBO is flat in the rate; the weak decoder's best encoder has rate
+#   {glue:text}`weak-best-rate:.3f` (it {glue:text}`weak-uses-z`).
 # - The kNN-LM's held-out cross-entropy is convex in $\lambda$; at $\lambda$ = {glue:text}`knn-lambda:.3f` the
 #   test perplexity changes by {glue:text}`knn-ppl-change-all:.4f` (rare tokens {glue:text}`knn-ppl-change-rare:.4f`).
 #
