@@ -130,6 +130,14 @@ def test_every_module_sits_in_a_layer():
     assert top == {"__init__.py", *LAYERS}
 
 
+def test_api_reference_documents_every_module():
+    documented = set(re.findall(r"automodule:: (lmdist\.[a-z]+\.[a-z0-9_]+)", (ROOT / "book" / "api.md").read_text()))
+    modules = {f"lmdist.{p.parent.name}.{p.stem}" for layer in LAYERS
+               for p in (ROOT / "src" / "lmdist" / layer).glob("*.py") if p.stem != "__init__"}
+    assert modules - documented == set(), "add them to book/api.md"
+    assert documented - modules == set(), "book/api.md documents modules that do not exist"
+
+
 @pytest.mark.parametrize("package", ["lmdist", "lmdist.exact"])
 def test_importing_the_mathematics_never_imports_torch(package):
     import subprocess
