@@ -298,7 +298,7 @@ _ = rec.figure("limit-rest-max", "max of the same error over the other instances
 # {glue:text}`limit-exo-gradient:.4f` (EXO) and {glue:text}`limit-dpo-gradient:.4f` (DPO-rw) of the theorem's limit,
 # relative to its size, while the plain $G_K$ is a median {glue:text}`limit-exo-relgap:.3f` and
 # {glue:text}`limit-dpo-relgap:.3f` away at $K=${glue:text}`param-limit_k`: the bias is $a/K$. Against the gradient of
-# $\mathrm{KL}(\pi_	heta\|\pi^*_{eta_r})$ itself, without the geometric mean, the extrapolation misses by a median
+# $\mathrm{KL}(\pi_\theta\|\pi^*_{\beta_r})$ itself, without the geometric mean, the extrapolation misses by a median
 # {glue:text}`limit-exo-plain:.2f` and {glue:text}`limit-dpo-plain:.2f`: the limit is the mixture's. On the remaining
 # instances, with strings of probability below $20/(2K)$, $K$ is still pre-asymptotic (largest error
 # {glue:text}`limit-rest-max:.2f`).

@@ -48,6 +48,15 @@ def test_chapter_structure(notebook):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_source_has_no_control_characters(notebook):
+    """A tab or backspace in the source is almost always an escape gone wrong ("\\theta" written "\theta"
+    in a Python string), which MathJax then shows as broken mathematics."""
+    bad = [(i, line[:60]) for i, line in enumerate(notebook.read_text().splitlines(), 1)
+           if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", line)]
+    assert not bad, f"control characters at (line, text): {bad[:5]}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_prose_cites_only_recorded_claims_and_parameters(site, notebook):
     """Every `{glue}` reference in the chapter's text names a claim it records or one of its parameters."""
     import jupytext
