@@ -147,7 +147,9 @@ DELTA = 1e-4    # false-failure rate of every sampled check
 #
 # For every prefix $h$ with $Z(h)>0$, every token $v$ and the end symbol,
 #
-# $$p_E(v\mid h)=\frac{Z(h\cdot v)}{Z(h)},\qquad p_E(\mathrm{EOS}\mid h)=\frac{e^{-E(h)}}{Z(h)},$$
+# $$p_E(v\mid h)=\frac{Z(h\cdot v)}{Z(h)},$$
+#
+# $$p_E(\mathrm{EOS}\mid h)=\frac{e^{-E(h)}}{Z(h)},$$
 #
 # and the product of these conditionals along any string $y$ is $p_E(y)$.
 # ```
@@ -221,8 +223,9 @@ _ = rec.figure("ebm-memoryless-kl", "KL(p_E || its maximum-likelihood memoryless
 # NCE in its ranking form scores one data string $y_+\sim p_d$ against $K$ noise strings $y_-^{(k)}\sim p_N$ and
 # minimises
 #
-# $$L_K(s)=\mathbb E\Big[-\log\frac{e^{s(y_+)}}{e^{s(y_+)}+\sum_{k=1}^Ke^{s(y_-^{(k)})}}\Big],\qquad
-# s(y)=-E(y)-\log p_N(y).$$
+# $$L_K(s)=\mathbb E\Big[-\log\frac{e^{s(y_+)}}{e^{s(y_+)}+\sum_{k=1}^Ke^{s(y_-^{(k)})}}\Big]$$
+#
+# where $s(y)=-E(y)-\log p_N(y)$ scores the model $e^{-E}$ against the noise.
 #
 # For a residual EBM $p_\theta e^{-E}/Z$ trained with $p_N=p_\theta$, as on the slide, the score is $s=-E$.
 #
@@ -245,13 +248,14 @@ _ = rec.figure("ebm-memoryless-kl", "KL(p_E || its maximum-likelihood memoryless
 # ```
 #
 # We check it with the *exact* population objective: on the strings of length up to {glue:text}`param-nce_len`
-# over two tokens, the expectation over $y_+$ and the $K$ negatives is a finite sum over $y_+$ and the
+# over {glue:text}`nce-alphabet` tokens, the expectation over $y_+$ and the $K$ negatives is a finite sum over $y_+$ and the
 # multisets of negatives (`ebm.nce_population`, with its gradient), minimised over a tabular energy for every
 # $K$ up to {glue:text}`param-nce_k_max`. The data $p_d$ and the base model $p_\theta$ (the noise) are independent
 # random autoregressive models.
 
 # %%
-nspace = strings.StringSpace(2, nce_len)
+NCE_V = 2                                                    # tokens of the NCE space (it stays small for any K)
+nspace = strings.StringSpace(NCE_V, nce_len)
 log_d = strings.random_lm(nspace, rng).logp                  # the data
 log_b = strings.random_lm(nspace, rng).logp                  # the base model p_theta = the noise p_N
 NCE_OPTS = {"ftol": 1e-15, "gtol": 1e-11, "maxiter": 5000}
@@ -275,6 +279,7 @@ def fit_nce(log_noise, k, ms, jac_map=None, n_par=None, bounds=None):
 spread = [np.ptp(fit_nce(log_b, k, multisets[k]) - (log_d - log_b)) for k in Ks]
 
 # %% tags=["hide-input"]
+rec.figure("nce-alphabet", "tokens of the binary NCE string space (EOS extra)", NCE_V)
 _ = rec.check("nce-consistent", "max over K of the spread of (fitted score - log p_d/p_theta), i.e. energy error up to a constant",
               max(spread), at_most=1e-4, source=SRC,
               note="optimiser stops at gradient 1e-11; the spread it leaves is ~1e-6 at these curvatures")
@@ -288,23 +293,27 @@ _ = rec.check("nce-consistent", "max over K of the spread of (fitted score - log
 # ### When the family does not contain the truth
 #
 # Take instead the residual energies that are linear in the symbol counts, $E_\vartheta(y)=\vartheta\cdot c(y)$
-# ($c_v(y)$ counts token $v$ in $y$, and $c_{\mathrm{EOS}}(y)=[|y|<L]$): a family of three parameters that does not
-# contain $\log(p_d/p_\theta)$. The proof above no longer applies — no member reaches the posterior — and the
+# ($c_v(y)$ counts token $v$ in $y$, and $c_{\mathrm{EOS}}(y)=[|y|<L]$): a family of {glue:text}`nce-family-size`
+# parameters that does not contain $\log(p_d/p_\theta)$. The proof above no longer applies — no member reaches the posterior — and the
 # minimiser of $L_K$ depends on $K$. As $K\to\infty$, $L_K(s)-\log K\to-\mathbb E_{p_d}s+\log\mathbb E_{p_N}e^{s}$
 # (`ebm.nce_limit`), the negative log-likelihood of the model $p_Ne^s/\mathbb E_{p_N}e^s$: NCE with many
 # negatives is maximum likelihood, the forward-KL projection of $p_d$ onto the family
 # ({doc}`08-forward-reverse-kl`), and with few negatives it is something else, with a KL to $p_d$ no smaller.
 
 # %%
-counts = projections.symbol_counts(nspace)                  # (strings, 3): c_a, c_b, c_EOS
-theta_k = [fit_nce(log_b, k, multisets[k], jac_map=-counts, n_par=3) for k in Ks]
-mle = minimize(lambda th: ebm.nce_limit(-counts @ th, log_d, log_b), np.zeros(3), method="BFGS",
+counts = projections.symbol_counts(nspace)                  # (strings, V + 1): c_a, c_b, c_EOS
+n_lin = counts.shape[1]
+theta_k = [fit_nce(log_b, k, multisets[k], jac_map=-counts, n_par=n_lin) for k in Ks]
+mle = minimize(lambda th: ebm.nce_limit(-counts @ th, log_d, log_b), np.zeros(n_lin), method="BFGS",
                options={"gtol": 1e-10})
 model_of = lambda th: it.normalize(log_b - counts @ th)      # noqa: E731  p_theta e^{-E_theta} / Z
 kl_k = np.array([it.kl(log_d, model_of(th)) for th in theta_k])
 kl_mle = it.kl(log_d, model_of(mle.x))
 
 # %% tags=["hide-input"]
+rec.figure("nce-family-size", "parameters of the linear (symbol-count) energy family", int(n_lin))
+rec.figure("nce-misspecified-direction", "whether the optimum at the largest K is closer to the MLE projection in KL than at K = 1",
+           "closer to" if kl_k[-1] < kl_k[0] else "no closer to")
 rec.check("nce-misspecified-above-mle", "min over K of KL(p_d || NCE_K optimum) - KL(p_d || MLE projection) (>= 0: MLE minimises it)",
           (kl_k - kl_mle).min(), at_least=-1e-8)
 rec.figure("nce-misspecified-kl-k1", "KL(p_d || NCE optimum at K = 1) in the misspecified family", kl_k[0])
@@ -314,9 +323,10 @@ _ = rec.figure("nce-misspecified-tv-k1-mle", "TV(NCE optimum at K = 1, MLE proje
 
 # %% [markdown]
 # Here the $K=1$ optimum is {glue:text}`nce-misspecified-kl-k1:.4f` nats from $p_d$, the optimum at the largest $K$
-# {glue:text}`nce-misspecified-kl-kmax:.4f`, and the maximum-likelihood projection
-# {glue:text}`nce-misspecified-kl-mle:.4f`, which no $K$ beats ({glue:text}`nce-misspecified-above-mle:.1g`); the
-# $K=1$ optimum is {glue:text}`nce-misspecified-tv-k1-mle:.3f` from it in total variation. What a misspecified NCE
+# {glue:text}`nce-misspecified-kl-kmax:.4f` ({glue:text}`nce-misspecified-direction` the projection), and the
+# maximum-likelihood projection {glue:text}`nce-misspecified-kl-mle:.4f`, which no $K$ beats (the smallest excess is
+# {glue:text}`nce-misspecified-above-mle:.1g`); the $K=1$ optimum is {glue:text}`nce-misspecified-tv-k1-mle:.3f`
+# from it in total variation. What a misspecified NCE
 # recovers is the member that best *ranks* data against $K$ noise strings, which tends to the forward-KL projection
 # as $K$ grows.
 #
@@ -357,8 +367,9 @@ _ = rec.figure("nce-var-direction", "how the error changes from K = 1 to the lar
 # %% [markdown]
 # The error of the fitted model {glue:text}`nce-var-direction` from {glue:text}`nce-var-k1:.4f` nats at $K=1$ to
 # {glue:text}`nce-var-kmax:.4f` at $K=${glue:text}`nce-var-kmax-k` (a factor {glue:text}`nce-var-ratio:.2f`;
-# {numref}`fig-nce`, right): more negatives describe the noise side of the ratio better, and the estimate
-# approaches the maximum-likelihood one, whose error is set by the {glue:text}`param-nce_samples` data strings alone.
+# {numref}`fig-nce`, right). What more negatives can do is describe the noise side of the ratio better: as $K$
+# grows the estimate approaches the maximum-likelihood one, whose error is set by the
+# {glue:text}`param-nce_samples` data strings alone.
 #
 # (ch11-nce-support)=
 # ### A noise that misses part of the support
@@ -370,7 +381,7 @@ _ = rec.figure("nce-var-direction", "how the error changes from K = 1 to the lar
 # which decreases strictly in $s(y)$. So $L_K$ has *no* minimiser: $s\to+\infty$ on $M$, i.e. $E\to-\infty$,
 # and the residual EBM puts all its mass on $M$ in the limit. On $S$ the proof above still works (the posterior
 # of tuples within $S$ is unchanged): the minimiser is $\log(p_d/p_N)+c$ there. We minimise $L_K$ at the largest
-# $K$ with the scores boxed in $[-30,30]$, as any finite parametrisation boxes them.
+# $K$ with the scores boxed in $[-B,B]$, $B=${glue:text}`nce-score-box`, as any finite parametrisation boxes them.
 
 # %%
 order = np.argsort(-log_b)
@@ -379,11 +390,14 @@ in_s = np.zeros(nspace.size, bool)
 in_s[order[:keep_n]] = True
 log_trunc = it.normalize(np.where(in_s, log_b, -np.inf))
 k_top = int(Ks[-1])
-s_trunc = fit_nce(log_trunc, k_top, ebm.noise_multisets(log_trunc, k_top), bounds=[(-30, 30)] * nspace.size)
+BOX = 30.0                                                    # |score| <= BOX, the box of the finite parametrisation
+s_trunc = fit_nce(log_trunc, k_top, ebm.noise_multisets(log_trunc, k_top), bounds=[(-BOX, BOX)] * nspace.size)
 fitted = it.normalize(log_b + s_trunc)                         # the residual EBM p_theta e^{-E} / Z
 on_s = it.normalize(np.where(in_s, fitted, -np.inf)), it.normalize(np.where(in_s, log_d, -np.inf))
 
 # %% tags=["hide-input"]
+rec.figure("nce-score-box", "the box |s| <= B of the truncated-noise fit", BOX)
+rec.figure("nce-missing-at-box", "distance of the highest fitted score on M from the upper end of the box", BOX - s_trunc[~in_s].max())
 rec.figure("nce-missing-strings", "strings of supp p_d that the truncated noise never draws", int((~in_s).sum()))
 rec.figure("nce-missing-data-mass", "p_d(M), the data mass on those strings", np.exp(logsumexp(log_d[~in_s])))
 rec.figure("nce-missing-fitted-mass", "mass the fitted residual EBM puts on M", np.exp(logsumexp(fitted[~in_s])), source=SRC)
@@ -393,8 +407,9 @@ _ = rec.check("nce-consistent-on-support", "TV(fitted EBM restricted to S, p_d r
 
 # %% [markdown]
 # The truncated noise misses {glue:text}`nce-missing-strings` strings that carry {glue:text}`nce-missing-data-mass:.3f`
-# of the data. The optimiser pushes every score on them {glue:text}`nce-missing-score-gap:.1f` above the largest
-# score on $S$ and stops only when the gradient, $\approx -e^{-s}$, underflows; the fitted EBM puts
+# of the data. The optimiser pushes every score on them at least {glue:text}`nce-missing-score-gap:.1f` above the
+# largest score on $S$, and stops where the gradient, of order $-e^{-s}$, falls below its tolerance or a score
+# meets the box (the highest score on $M$ is {glue:text}`nce-missing-at-box:.1f` below $B$); the fitted EBM puts
 # {glue:text}`nce-missing-fitted-mass:.4f` of its mass on them. Restricted to $S$ it is still right (TV
 # {glue:text}`nce-consistent-on-support:.1g` to $p_d$ restricted to $S$): the noise decides *where* NCE can learn,
 # which is the slide's "critical to choose an appropriate noise distribution", made precise.
@@ -415,12 +430,12 @@ plots.publish("fig-nce", fig)
 # %% [markdown]
 # ```{glue:figure} fig-nce
 # :name: fig-nce
-# :alt: Two panels. Left, the KL from the data to the NCE optimum in a misspecified linear family against the number of negatives K, with a dashed line at the maximum-likelihood projection below it. Right, the mean KL of fitted tabular models against K on a log axis, with two-standard-error bars, falling as K grows.
+# :alt: Two panels. Left, the KL from the data to the NCE optimum in a misspecified linear family against the number of negatives K, with a dashed line at the maximum-likelihood projection, which no K goes below. Right, the mean KL of fitted tabular models against K on a log axis, with two-standard-error bars.
 #
-# Left: in a family without the truth, the population NCE optimum depends on $K$ and approaches the
-# maximum-likelihood projection (dashed). Right: in the tabular family, with
-# {glue:text}`param-nce_samples` data strings per fit, more negatives give better fits (mean and two standard errors
-# over {glue:text}`param-nce_reps` fits).
+# Left: in a family without the truth, the population NCE optimum depends on $K$ and never beats the
+# maximum-likelihood projection (dashed), its limit as $K\to\infty$. Right: in the tabular family, with
+# {glue:text}`param-nce_samples` data strings per fit, the error {glue:text}`nce-var-direction` from $K=1$ to
+# $K=${glue:text}`nce-var-kmax-k` (mean and two standard errors over {glue:text}`param-nce_reps` fits).
 # ```
 
 # %% [markdown]
@@ -432,7 +447,8 @@ plots.publish("fig-nce", fig)
 # (SIR) with weights $w=e^{-E}/\mathbb E_{p_\theta}e^{-E}$ (so $\pi=p_\theta w$). The output is not distributed as $\pi$
 # for finite $K$; its law is
 #
-# $$q_K(y)=Kp_\theta(y)w(y)\,\mathbb E\Big[\frac1{w(y)+S_{K-1}}\Big]=Kp_\theta(y)w(y)\int_0^\infty e^{-tw(y)}\varphi(t)^{K-1}dt,$$
+# $$\begin{aligned}q_K(y)&=Kp_\theta(y)w(y)\,\mathbb E\Big[\frac1{w(y)+S_{K-1}}\Big]\\
+# &=Kp_\theta(y)w(y)\int_0^\infty e^{-tw(y)}\varphi(t)^{K-1}dt,\end{aligned}$$
 #
 # with $S_{K-1}$ the sum of the weights of the other $K-1$ proposals and $\varphi(t)=\mathbb E_{p_\theta}e^{-tw}$
 # (write $1/a=\int_0^\infty e^{-ta}dt$ and use independence): one integral per string, computed by quadrature
@@ -446,8 +462,9 @@ plots.publish("fig-nce", fig)
 # ```
 #
 # ```{prf:proof}
-# For $\phi:\mathcal Y\to[0,1]$, $q_K\phi=\mathbb E[A/B]$ with $B=\frac1K\sum_iw(y_i)$,
-# $A=\frac1K\sum_iw(y_i)(\phi(y_i)-\pi\phi)$, so $q_K\phi-\pi\phi=\mathbb E[A/B]$, and $\mathbb EA=0$, $\mathbb EB=1$.
+# For $\phi:\mathcal Y\to[0,1]$, $q_K\phi=\mathbb E\big[\sum_iw(y_i)\phi(y_i)/\sum_iw(y_i)\big]$. With
+# $B=\frac1K\sum_iw(y_i)$ and $A=\frac1K\sum_iw(y_i)(\phi(y_i)-\pi\phi)$, $q_K\phi-\pi\phi=\mathbb E[A/B]$, and
+# $\mathbb EA=0$, $\mathbb EB=1$.
 # Write $A/B=A-A(B-1)+\frac AB(B-1)^2$. Then $\mathbb E[A(B-1)]=\mathbb E[AB]=\frac1K\mathbb E[w^2(\phi-\pi\phi)]$
 # (the cross terms vanish), at most $\rho/K$ in absolute value; and $|A/B|\le1$ (a weighted mean of
 # $\phi-\pi\phi\in[-1,1]$), so $|\mathbb E[\frac AB(B-1)^2]|\le\mathrm{Var}B=(\rho-1)/K$. Hence
@@ -478,6 +495,8 @@ w_range = np.ptp(np.log(ebm.normalised_weights(log_base, energy)))   # log Z-hat
 
 # %% tags=["hide-input"]
 rec.figure("sir-rho", "rho = E_p_theta[w^2] = 1 + chi^2(pi || p_theta)", rho)
+rec.figure("sir-k-largest", "the largest K of the SIR experiment (the largest power of two <= sir_k_max)", int(sir_ks[-1]))
+rec.figure("sir-k-mc", "the K of the simulated SIR checks", K_MC)
 rec.check("sir-tv-bound", "max over K of TV(q_K, pi) - (2 rho - 1)/K (<= 0 by the theorem; quadrature error ~1e-10)",
           (sir["tv"] - sir["bound"]).max(), at_most=1e-9, source=SRC)
 rec.figure("sir-tv-k1", "TV(q_1, pi) = TV(p_theta, pi)", sir["tv"].iloc[0], source=SRC)
@@ -486,7 +505,8 @@ rec.figure("sir-k-tv-kmax", "K TV(q_K, pi) at the largest K (the rate constant)"
 hw = stats.hoeffding_halfwidth(sir_draws, 1.0, DELTA / 2)
 rec.check("sir-sampled-law", f"simulated SIR frequency of {{pi > p_theta}} at K = {K_MC} minus its exact q_K value (Hoeffding, 5e-5)",
           np.mean(up[draws]) - np.exp(logsumexp(q_mc[up])), inside=(-hw, hw))
-rec.check("log-z-bias-negative", "max over K of E log Z-hat_K - log Z (<= 0 by Jensen)", sir["log_z_bias"].max(), at_most=1e-9)
+rec.figure("log-z-bias-negative", "max over K of E log Z-hat_K - log Z (<= 0 by construction: the quadrature's integrand is <= 0 "
+           "pointwise by Jensen)", sir["log_z_bias"].max())
 hw_z = stats.hoeffding_halfwidth(sir_draws, w_range, DELTA / 2)
 rec.check("log-z-sampled", f"mean of simulated log Z-hat_{K_MC} - log Z minus its exact expectation (Hoeffding, 5e-5)",
           log_zhat.mean() - ebm.log_z_mean(log_base, energy, K_MC), inside=(-hw_z, hw_z))
@@ -519,13 +539,14 @@ plots.publish("fig-sir", fig)
 # ```
 #
 # With $\rho=${glue:text}`sir-rho:.3f`, one proposal ($q_1=p_\theta$) is {glue:text}`sir-tv-k1:.3f` from the EBM in
-# total variation and $K=${glue:text}`param-sir_k_max` proposals {glue:text}`sir-tv-kmax:.4f`; $K\cdot\mathrm{TV}$
-# settles at {glue:text}`sir-k-tv-kmax:.3f`, under the theorem's $2\rho-1$ (no $K$ violates it:
-# {glue:text}`sir-tv-bound:.2g`). Simulated SIR agrees with the exact law (the frequency of the strings the EBM
-# favours is off by {glue:text}`sir-sampled-law:.2g`, inside its Hoeffding interval). The estimate $\log\hat Z$
-# is biased low at every $K$, by {glue:text}`log-z-bias-k1:.3f` nats at $K=1$ and {glue:text}`log-z-bias-kmax:.2g`
-# at $K=${glue:text}`param-sir_k_max`, where it is {glue:text}`log-z-bias-ratio:.3f` times the delta method's
-# $-(\rho-1)/(2K)$; simulation agrees ({glue:text}`log-z-sampled:.2g` from the exact mean). A perplexity computed
+# total variation and $K=${glue:text}`sir-k-largest` proposals {glue:text}`sir-tv-kmax:.4f`; there $K\cdot\mathrm{TV}$
+# is {glue:text}`sir-k-tv-kmax:.3f`, under the theorem's $2\rho-1$ (the largest excess of TV over the bound, over
+# all $K$, is {glue:text}`sir-tv-bound:.2g`). Simulated SIR at $K=${glue:text}`sir-k-mc` agrees with the exact law
+# (the frequency of the strings the EBM favours is off by {glue:text}`sir-sampled-law:.2g`, inside its Hoeffding
+# interval). The estimate $\log\hat Z$ is biased low at every $K$ (Jensen's inequality, pointwise in the integral
+# above): $\mathbb E\log(\hat Z_K/Z)$ is {glue:text}`log-z-bias-k1:.3f` nats at $K=1$ and
+# {glue:text}`log-z-bias-kmax:.2g` at $K=${glue:text}`sir-k-largest`, where it is {glue:text}`log-z-bias-ratio:.3f` times the delta method's
+# $-(\rho-1)/(2K)$; simulation agrees ({glue:text}`log-z-sampled:.2g` from the exact mean at $K=${glue:text}`sir-k-mc`). A perplexity computed
 # with $\log\hat Z$ is therefore biased *low* too, by the same amount per string: an EBM's perplexity estimated
 # with few proposals looks better than it is.
 
@@ -537,7 +558,7 @@ plots.publish("fig-sir", fig)
 # $f_1,\dots,f_m$ instead (coherence, repetition, diversity, a reward model, …): among all distributions whose
 # expectations of every $f_k$ equal the data's, take the closest to $p_\theta$ in reverse KL,
 #
-# $$\min_p\ \mathrm{KL}(p\|p_\theta)\quad\text{subject to}\quad\mathbb E_pf_k=b_k:=\mathbb E_{p_d}f_k,\ k=1..m.$$
+# $$\begin{aligned}&\min_p\ \mathrm{KL}(p\|p_\theta)\\&\text{subject to }\ \mathbb E_pf_k=b_k:=\mathbb E_{p_d}f_k,\ k=1..m.\end{aligned}$$
 #
 # ```{prf:theorem} The aggregated EBM and its dual
 # :label: thm-aggregation-dual
@@ -588,22 +609,26 @@ rec.figure("toy-ppl-star", "perplexity exp H(p_d, p*) on the toy", np.exp(h_star
 _ = rec.figure("toy-kl-d-star-vs-theta", "KL(p_d || p*) / KL(p_d || p_theta)", it.kl(log_pd, agg.logp) / it.kl(log_pd, log_theta))
 
 # %% [markdown]
-# The solution matches the three expectations to {glue:text}`dual-moment-matching:.1g` with
+# The solution matches the data's expectations to {glue:text}`dual-moment-matching:.1g` with
 # $\mu^*=${glue:text}`dual-mu`, is {glue:text}`toy-kl-star:.4f` nats from $p_\theta$, and brings the perplexity on
 # $p_d$ from {glue:text}`toy-ppl-theta:.3f` to {glue:text}`toy-ppl-star:.3f` (the forward KL from $p_d$ falls to
 # {glue:text}`toy-kl-d-star-vs-theta:.2f` of its value). We check the theorem on {glue:text}`param-n_instances`
 # random instances drawn by `lmdist.exact.instances`: $p_\theta$ on {glue:text}`param-n_outcomes` outcomes with holes
-# and a concentration log-uniform over two decades, $p_d$ with its own holes inside $\mathrm{supp}\,p_\theta$,
-# {glue:text}`param-n_features` Gaussian evaluation functions of a log-uniform scale. A linear programme
+# and a concentration log-uniform from {glue:text}`instances-scale-range`, $p_d$ with its own holes inside
+# $\mathrm{supp}\,p_\theta$, {glue:text}`param-n_features` Gaussian evaluation functions of a scale log-uniform over
+# the same range. A linear programme
 # (`aggregation.interior_margin`) says whether $b$ is in the relative interior; the perplexity identity of the
 # next section is checked on the same instances.
 
 # %%
+DECADES = 1.0                                                 # concentrations and scales in 10^[-DECADES, DECADES]
+
+
 def random_instance(rng, inside=True):
-    lp = instances.random_logdist(rng, n_outcomes, concentration=10 ** rng.uniform(-1, 1))
-    ld = instances.random_logdist(rng, n_outcomes, concentration=10 ** rng.uniform(-1, 1),
+    lp = instances.random_logdist(rng, n_outcomes, concentration=10 ** rng.uniform(-DECADES, DECADES))
+    ld = instances.random_logdist(rng, n_outcomes, concentration=10 ** rng.uniform(-DECADES, DECADES),
                                   support=(lp > -np.inf) if inside else None)
-    return lp, ld, 10 ** rng.uniform(-1, 1) * rng.normal(size=(n_outcomes, n_features))
+    return lp, ld, 10 ** rng.uniform(-DECADES, DECADES) * rng.normal(size=(n_outcomes, n_features))
 
 
 rows = []
@@ -623,10 +648,12 @@ inst = pd.DataFrame(rows)
 ok = inst[inst["interior"]]
 
 # %% tags=["hide-input"]
+rec.figure("instances-scale-range", "range of the log-uniform concentrations and feature scales of the random instances",
+           f"{10 ** -DECADES:g} to {10 ** DECADES:g}")
 rec.figure("agg-instances-interior", "random instances with b in the relative interior (mu* finite)", int(inst["interior"].sum()))
 rec.check("agg-instances-moments", "max over interior instances of max_k |E_p* f_k - b_k| / max|f|", ok["moment"].max(), at_most=1e-8, source=SRC)
-rec.check("agg-instances-support", "interior instances where supp p* differs from supp p_theta", int((~ok["support_equal"]).sum()),
-          equals=0, source=SRC)
+rec.figure("agg-instances-support", "interior instances where supp p* differs from supp p_theta (0 by construction: "
+           "p* = p_theta e^{-mu f}/Z with a finite mu)", int((~ok["support_equal"]).sum()), source=SRC)
 _ = rec.check("perplexity-identity", "max over interior instances of |H(p_d,p*) - H(p_d,p_theta) + KL(p*||p_theta)| / (1 + H(p_d,p_theta))",
               ok["gap"].max(), at_most=1e-9, source=SRC)
 
@@ -666,14 +693,19 @@ log_pd_a = it.normalize(np.where(avoid, -np.inf, log_pd))      # a data distribu
 limit = it.normalize(np.where(avoid, -np.inf, log_theta))      # p* = p_theta restricted to the complement
 margin_a = aggregation.interior_margin(log_theta, avoid.astype(float), [0.0])
 sup_a = aggregation.support_report(log_pd_a, log_theta, limit)
+edge = aggregation.solve(log_theta, avoid[:, None].astype(float), [0.0])   # the dual, run on the boundary target
 
 # %% tags=["hide-input"]
 rec.figure("trunc-topk-lost", "p_d mass outside the support of top-k sampling of p_theta", supp_table.iloc[2]["lost p_d mass"], source=SRC)
 rec.figure("trunc-topp-lost", "p_d mass outside the support of top-p sampling of p_theta", supp_table.iloc[3]["lost p_d mass"], source=SRC)
-rec.check("agg-lost-mass", "p_d mass outside supp p* on the toy", supp_table.iloc[1]["lost p_d mass"], equals=0.0, source=SRC)
-rec.figure("boundary-margin", "interior margin of b = E_pd 1_A = 0 (0: on the boundary, mu* infinite)", margin_a)
-rec.check("boundary-inclusions", "supp p_d in supp p* (and supp p* strictly inside supp p_theta) in the boundary case",
-          bool(sup_a["data_in_q"] and not sup_a["q_equals_base"] and sup_a["q_in_base"]), equals=True)
+rec.figure("agg-lost-mass", "p_d mass outside supp p* on the toy (0 by construction for a finite mu*)",
+           supp_table.iloc[1]["lost p_d mass"], source=SRC)
+rec.figure("boundary-margin", "interior margin of b = E_pd 1_A = 0 (0: on the boundary, mu* infinite)", margin_a + 0.0)
+rec.figure("boundary-mu", "where the dual solver stops on the boundary target (mu grows until E 1_A < its tolerance)", float(edge.mu[0]))
+rec.check("boundary-limit", "TV(p_mu where the dual solver stops, p_theta restricted to the complement of A)",
+          it.tvd(edge.logp, limit), at_most=1e-9, note="the solver stops once |grad g| = p_mu(A) <= 1e-12, and TV = p_mu(A)")
+rec.figure("boundary-inclusions", "supp p_d in supp p* (and supp p* strictly inside supp p_theta) in the boundary case",
+           bool(sup_a["data_in_q"] and not sup_a["q_equals_base"] and sup_a["q_in_base"]))
 _ = rec.check("boundary-identity", "|H(p_d,p*) - H(p_d,p_theta) + KL(p*||p_theta)| in the boundary case (p* the limit)",
               abs(aggregation.perplexity_gap(log_pd_a, log_theta, limit)), at_most=1e-12)
 
@@ -690,9 +722,10 @@ show
 # $p=${glue:text}`param-top_p` loses {glue:text}`trunc-topp-lost:.3f`, so their cross-entropy on $p_d$ is infinite
 # (table above; the moment errors show that neither matches the data's expectations either). In the boundary case
 # (data that never contains `b`, $f=1_A$ for $A$ the strings with a `b`) the linear programme's margin is
-# {glue:text}`boundary-margin:.1g`, $\mu^*$ is infinite, and the limit $p_\theta|_{\mathcal Y\setminus A}$ satisfies
-# both inclusions with the second strict (checked: {glue:text}`boundary-inclusions`) and the perplexity identity below
-# (to {glue:text}`boundary-identity:.1g`).
+# {glue:text}`boundary-margin:.1g`, $\mu^*$ is infinite: the dual solver walks $\mu$ out to
+# {glue:text}`boundary-mu:.1f`, where $p_\mu$ is {glue:text}`boundary-limit:.1g` in total variation from the limit
+# $p_\theta|_{\mathcal Y\setminus A}$. That limit satisfies both inclusions with the second strict
+# ({glue:text}`boundary-inclusions`) and the perplexity identity below (to {glue:text}`boundary-identity:.1g`).
 #
 # (ch11-perplexity)=
 # ### The perplexity identity, and when it fails
@@ -702,7 +735,7 @@ show
 #
 # For every $\mu$ and every $p_d$ with $\mathrm{supp}\,p_d\subseteq\mathrm{supp}\,p_\theta$,
 #
-# $$H(p_d,p_\mu)=H(p_d,p_\theta)-\mathrm{KL}(p_\mu\|p_\theta)+\mu\cdot\big(\mathbb E_{p_d}f-\mathbb E_{p_\mu}f\big).$$
+# $$\begin{aligned}H(p_d,p_\mu)={}&H(p_d,p_\theta)-\mathrm{KL}(p_\mu\|p_\theta)\\&+\mu\cdot\big(\mathbb E_{p_d}f-\mathbb E_{p_\mu}f\big).\end{aligned}$$
 #
 # So $H(p_d,p^*)=H(p_d,p_\theta)-\mathrm{KL}(p^*\|p_\theta)$ holds when (i) $H(p_d,p_\theta)<\infty$ (the support
 # assumption), and (ii) the expectations that $\mu$ matches are those *of this $p_d$*, exactly:
@@ -752,8 +785,8 @@ else:
 rec.check("perplexity-identity-sample", "|identity gap| for the empirical distribution whose expectations mu-hat matches",
           abs(gap_emp), at_most=1e-9, source=SRC)
 rec.figure("perplexity-gap-population", "identity gap H(p_d,p_hat) - [H(p_d,p_theta) - KL(p_hat||p_theta)] on p_d itself", gap_pop, source=SRC)
-rec.check("perplexity-worse-when-right", "H(p_d, p_mu-hat) - H(p_d, p_theta) when p_theta = p_d (mu-hat from the sample)",
-          worse, above=0.0, source=SRC)
+rec.figure("perplexity-worse-when-right", "H(p_d, p_mu-hat) - H(p_d, p_theta) when p_theta = p_d (mu-hat from the sample; "
+           "= KL(p_d || p_mu-hat) > 0 whenever mu-hat != 0)", worse, source=SRC)
 rec.figure("perplexity-worse-mu", "mu-hat fitted to the sample when p_theta = p_d already", [round(float(m), 4) for m in hat_right.mu])
 rec.figure("topk-base-margin", "interior margin of b over the support of the top-k model (< 0: infeasible)", b_margin_topk)
 _ = rec.figure("topk-base-cross-entropy", "H(p_d, aggregated top-k model): inf either way", "inf" if np.isinf(h_topk) else h_topk)
@@ -780,12 +813,13 @@ indicators = np.eye(space.size)[:, :-1]                        # every string bu
 full = aggregation.solve(log_theta, indicators, aggregation.moments(log_pd, indicators))
 
 # %% tags=["hide-input"]
-rec.check("iterate-mu-zero", "max |mu| of the second projection with the same evaluation functions", np.abs(again.mu).max(), at_most=1e-9, source=SRC)
+rec.figure("iterate-mu-zero", "max |mu| of the second projection with the same evaluation functions (its gradient at mu = 0 "
+           "is the moment error of p*, checked above)", np.abs(again.mu).max(), source=SRC)
 _ = rec.check("iterate-all-indicators", "TV(p*, p_d) when the evaluation functions are the indicators of all strings",
               it.tvd(full.logp, log_pd), at_most=1e-8)
 
 # %% [markdown]
-# The second projection has $|\mu|\le${glue:text}`iterate-mu-zero:.1g`; with the indicators of all strings as
+# The second projection returns $\max_k|\mu_k|=${glue:text}`iterate-mu-zero:.1g`, its starting point; with the indicators of all strings as
 # evaluation functions $p^*$ is $p_d$ (TV {glue:text}`iterate-all-indicators:.1g`). Between the two, what a round of
 # aggregation gains is what its new functions tell $p_\theta$ that the old ones did not.
 
@@ -848,8 +882,8 @@ _ = rec.figure("multi-mean-gain", "mean over prompts of that cross-entropy diffe
 # share of words repeating one of the 32 before (`tr-32`, TR-32), diversity $\prod_{n=2}^4(1-\text{rep-}n)$ (DIV),
 # coherence with the prompt as the cosine of MiniLM sentence embeddings (COH, their SimCSE), the length in words,
 # and the sentiment reward of the earlier chapters. $\hat\mu$ matches the expectations of four of them (`tr-32`, length,
-# coherence, sentiment) on the validation reviews ({glue:text}`param-n_prompts` prompts), with $E_{p_\mu}$ estimated by self-normalised importance
-# sampling over {glue:text}`param-n_per_prompt` ancestral proposals per prompt (`aggregation.solve_samples`).
+# coherence, sentiment) on the validation reviews ({glue:text}`param-n_prompts` prompts), with $\mathbb E_{p_\mu}$
+# estimated by self-normalised importance sampling over {glue:text}`param-n_per_prompt` ancestral proposals per prompt (`aggregation.solve_samples`).
 # Then, on the test reviews' prompts, the EBM is sampled by SIR from fresh proposals and compared with
 # ancestral, top-$k$, top-$p$ and typical sampling, and with the data.
 
@@ -880,21 +914,29 @@ sir_idx = aggregation.sir(log_w_t, anc_t.prompt_index, rng, size=n_adapt).ravel(
 
 # %% tags=["hide-input"]
 rec.figure("neural-margin", "LP margin of the validation means over the proposals (> 0: mu-hat exists)", margin_v)
-rec.check("neural-moment-matching", "max_k |SNIS estimate of E_p* f_k averaged over prompts - validation mean| at mu-hat "
-          "(0 recorded where the margin is <= 0 and no finite mu-hat exists)", mu_hat.moment_error if margin_v > 0 else 0.0,
-          at_most=1e-8, source=SRC)
+MATCH = "max_k |SNIS estimate of E_p* f_k averaged over prompts - validation mean| at mu-hat"
+if margin_v > 0:                                              # a finite mu-hat exists: the solver must find it
+    rec.check("neural-moment-matching", MATCH, mu_hat.moment_error, at_most=1e-8, source=SRC)
+else:                                                         # no finite mu-hat: nothing to check, report the miss
+    rec.figure("neural-moment-matching", MATCH + " (no finite mu-hat: where the solver stopped)", mu_hat.moment_error)
+rec.figure("neural-margin-reading", "what the sign of the margin says", "positive, so a finite μ̂ exists" if margin_v > 0
+           else "not positive, so no finite μ̂ exists and the solver only approaches the boundary")
+rec.figure("neural-rep-reading", "what the margin with rep-2 says",
+           "the boundary case where μ is infinite and the EBM forbids every repetition its proposals make" if margin_rep <= 1e-9
+           else f"still positive in this run ({100 * np.mean(anc_v.feature('rep-2') == 0):.0f} % of the proposals repeat no bigram "
+           "either), but a data mean at the proposals' minimum is the boundary case, where μ is infinite and the EBM forbids "
+           "every repetition its proposals make")
 rec.figure("neural-rep-margin", "the same margin with rep-2 added (0: the data sit on the boundary)", margin_rep)
 rec.figure("neural-rep-zero", "share of validation continuations with no repeated word bigram", float(np.mean(val.feature("rep-2") == 0)))
 _ = rec.figure("neural-mu", f"mu-hat for {', '.join(FIT)}", [round(float(m), 4) for m in mu_hat.mu], source=SRC)
 
 # %% [markdown]
 # A linear programme over the proposals (`aggregation.sample_interior_margin`, the sample version of
-# {ref}`ch11-supports`) gives the validation means a margin of {glue:text}`neural-margin:.3g` (positive: a finite
-# $\hat\mu$ exists, and it matches them to {glue:text}`neural-moment-matching:.1g`), $\hat\mu=${glue:text}`neural-mu`.
-# Bigram repetition is left out for a reason: {glue:text}`neural-rep-zero:.2f` of the validation continuations repeat no
-# word bigram, and with `rep-2` added the margin is {glue:text}`neural-rep-margin:.3g` — at strings this short the data's
-# repetition rate is often the smallest the proposals reach, the boundary case where $\mu$ is infinite and the EBM
-# forbids every repetition its proposals make.
+# {ref}`ch11-supports`) gives the validation means a margin of {glue:text}`neural-margin:.3g`:
+# {glue:text}`neural-margin-reading`. At $\hat\mu=${glue:text}`neural-mu` the estimated expectations miss the
+# validation means by {glue:text}`neural-moment-matching:.1g`. Bigram repetition is left out because it invites the
+# boundary: a share {glue:text}`neural-rep-zero:.2f` of the validation continuations repeats no word bigram, and with `rep-2`
+# added the margin is {glue:text}`neural-rep-margin:.3g` — {glue:text}`neural-rep-reading`.
 
 # %%
 def metrics(corpus, rows=None):
@@ -929,17 +971,20 @@ _ = rec.figure("neural-sir-closest-div", "the sampler whose DIV is closest to th
 neural_table.round(2).astype(object).fillna("—")
 
 # %% [markdown]
-# The table is our version of the slide's (their columns; rows without a label on the slide are not compared).
-# Each row is a corpus on the same {glue:text}`param-n_prompts` test prompts; MAUVE compares it with the test
-# reviews' own continuations through MiniLM embeddings, on far fewer texts than the paper's. The sampler whose
-# diversity is closest to the data's is {glue:text}`neural-sir-closest-div`.
+# The table is our version of the slide's: its columns, and beside the slide's figures only the two rows whose label
+# is unambiguous in our copy of the slide's table, the reference data and the sample from the EBM. Each row is a corpus on the same {glue:text}`param-n_prompts` test prompts; MAUVE compares it with
+# the test reviews' own continuations through MiniLM embeddings. No number here is comparable with the slide's, and
+# the report says so: the slide uses GPT-2 XL on Wikipedia, we use the small bundled GPT-2 on IMDB reviews, with
+# continuations of at most {glue:text}`param-max_new_tokens` tokens, coherence from MiniLM instead of SimCSE, and far
+# fewer texts behind each MAUVE. What can be compared is the pattern — whether the EBM's row sits near the data's.
+# Here, for instance, the sampler whose diversity is closest to the data's is {glue:text}`neural-sir-closest-div`.
 #
 # The perplexity change on the test reviews needs $\log p^*(y\mid x)=\log p_\theta(y\mid x)-\hat\mu\cdot f(x,y)-\log Z(x)$,
 # and $Z(x)$ is estimated from the proposals of the same prompt, $\log\hat Z(x)=\log\frac1M\sum_je^{-\hat\mu\cdot f(x,y_j)}$ —
 # biased low by about $(\hat\rho(x)-1)/(2M)$ ({ref}`ch11-sir`), which makes $p^*$'s perplexity look slightly better
 # than it is. The interval is a percentile bootstrap over prompts (it does not include that bias, which we
-# report beside it). The identity would predict a change of $-\mathrm{KL}(p^*\|p_\theta)$ per string, estimated by
-# SNIS; the test reviews are not the validation reviews whose expectations $\hat\mu$ matches, so condition (ii)
+# report beside it). The identity would predict a change of the log-loss by $-\mathrm{KL}(p^*\|p_\theta)$ per string,
+# estimated by SNIS; the test reviews are not the validation reviews whose expectations $\hat\mu$ matches, so condition (ii)
 # of {prf:ref}`thm-perplexity-identity` fails and the two need not agree.
 
 # %%
@@ -960,13 +1005,15 @@ def finite(x):
     return round(float(x), 4) if margin_v > 0 and np.isfinite(x) else "undefined (no finite mu-hat)"
 
 
-lo, hi = np.quantile(ratio_boot, [0.025, 0.975]) if margin_v > 0 else (np.nan, np.nan)
+LEVEL = 0.95                                                  # of the bootstrap interval
+lo, hi = np.quantile(ratio_boot, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if margin_v > 0 else (np.nan, np.nan)
+rec.figure("neural-ppl-level", "level of the bootstrap interval of the perplexity ratio (percent)", round(100 * LEVEL))
 rec.figure("neural-ppl-theta", "perplexity of p_theta on the test continuations (per token)", ppl_theta)
 rec.figure("neural-ppl-ratio", "perplexity of p* / perplexity of p_theta on the test continuations", finite(ppl_ratio),
            interval=(lo, hi) if np.isfinite(lo) and np.isfinite(hi) else None,
            paper_value=round(22.0 / 23.1, 4), source="Ji 2024 (slides): GPT-2 XL on Wikipedia, 23.1 -> 22.0", comparable=False,
            note="different model and data; our interval is a bootstrap over prompts and excludes the log Z-hat bias")
-rec.figure("neural-ppl-direction", "whether p* lowers the test perplexity (per the 95 % interval)",
+rec.figure("neural-ppl-direction", "whether p* lowers the test perplexity (per the bootstrap interval)",
            "lowers" if hi < 1 else ("raises" if lo > 1 else "neither clearly lowers nor raises"))
 rec.figure("neural-kl-star", "SNIS estimate of KL(p*||p_theta), mean over test prompts (nats per string)", finite(kl_x.mean()))
 rec.figure("neural-delta-per-string", "mean over test strings of log p* - log p_theta (nats per string)", finite(delta.mean()))
@@ -975,7 +1022,7 @@ _ = rec.figure("neural-log-z-bias", "mean over prompts of (rho-hat - 1)/(2M), th
 
 # %% [markdown]
 # On the test continuations $p_\theta$ has perplexity {glue:text}`neural-ppl-theta:.2f` per token and $p^*$
-# {glue:text}`neural-ppl-ratio` times that (95 % interval in the reproduction report): $p^*$
+# {glue:text}`neural-ppl-ratio` times that ({glue:text}`neural-ppl-level` % interval in the reproduction report): $p^*$
 # {glue:text}`neural-ppl-direction` it. Per string, $\log p^*-\log p_\theta$ averages {glue:text}`neural-delta-per-string`
 # nats, where the identity (valid only in-sample) would say $+\mathrm{KL}(p^*\|p_\theta)\approx${glue:text}`neural-kl-star`;
 # the estimated bias of $\log\hat Z$ is {glue:text}`neural-log-z-bias` nats per string. The slide's perplexity
@@ -985,16 +1032,18 @@ _ = rec.figure("neural-log-z-bias", "mean over prompts of (rho-hat - 1)/(2M), th
 # (ch11-neural-multi)=
 # ### Two rewards: one global μ̂ or one per prompt
 #
-# Finally the multi-objective reading: two rewards, sentiment and coherence, and a target that raises both — each
-# to the upper quartile of its value over the ancestral proposals — fitted with one global $\hat\mu$ (matching the
+# Finally the multi-objective reading: two rewards, sentiment and coherence, and a target for both — each at
+# the {glue:text}`neural-multi-goal-quantile` quantile of its value over the ancestral proposals — fitted with one global $\hat\mu$ (matching the
 # prompt-averaged expectations) or with $\mu^*(x)$ per prompt (matching each prompt's own, where its proposals can
 # reach the target at all: the linear programme of {ref}`ch11-supports` on the proposals).
 
 # %%
 PAIR = ["sentiment", "coherence"]
 f2 = cols(anc_v, PAIR)
-goal = np.quantile(f2, 0.75, axis=0)
+GOAL_Q = 0.75                                                 # the target: this quantile of each reward
+goal = np.quantile(f2, GOAL_Q, axis=0)
 glob2 = aggregation.solve_samples(f2, anc_v.prompt_index, goal)
+margin2 = aggregation.sample_interior_margin(f2, anc_v.prompt_index, goal)   # > 0: a finite global mu-hat exists
 reach, kl_glob, kl_own, miss_glob = [], [], [], []
 for j, rows in enumerate(anc_v.grouped()):
     lw = glob2.logp[rows]                                       # normalised SNIS log-weights of prompt j
@@ -1008,26 +1057,31 @@ for j, rows in enumerate(anc_v.grouped()):
 reach = np.array(reach, dtype=int)
 
 # %% tags=["hide-input"]
-rec.check("neural-multi-global", "max_k |prompt-averaged SNIS expectation - target| of the global mu-hat (sentiment, coherence)",
-          glob2.moment_error, at_most=1e-8, source=SRC)
+GLOBAL = "max_k |prompt-averaged SNIS expectation - target| of the global mu-hat (sentiment, coherence)"
+if margin2 > 0:
+    rec.check("neural-multi-global", GLOBAL, glob2.moment_error, at_most=1e-8, source=SRC)
+else:
+    rec.figure("neural-multi-global", GLOBAL + " (no finite mu-hat: where the solver stopped)", glob2.moment_error)
+rec.figure("neural-multi-goal-quantile", "quantile of each reward over the proposals that the target sets", GOAL_Q)
 rec.figure("neural-multi-mu", "global mu-hat for (sentiment, coherence)", [round(float(m), 4) for m in glob2.mu], source=SRC)
 rec.figure("neural-multi-reachable", "prompts whose own proposals can meet both targets (mu*(x) finite)", int(reach.size))
 rec.figure("neural-multi-miss", "median over prompts of the largest miss of a target under the global mu-hat", float(np.median(miss_glob)))
 rec.figure("neural-multi-kl-global", "mean over the reachable prompts of the SNIS KL of the global mu-hat",
-           float(np.mean(np.array(kl_glob)[reach])) if reach.size else "none reachable")
+           round(float(np.mean(np.array(kl_glob)[reach])), 4) if reach.size else "none reachable")
 _ = rec.figure("neural-multi-kl-own", "mean over the reachable prompts of the SNIS KL of mu*(x)",
-               float(np.mean(kl_own)) if reach.size else "none reachable")
+               round(float(np.mean(kl_own)), 4) if reach.size else "none reachable")
 
 # %% [markdown]
 # The global $\hat\mu=${glue:text}`neural-multi-mu` meets the averaged targets (to {glue:text}`neural-multi-global:.1g`)
-# but a typical prompt misses one of its own by {glue:text}`neural-multi-miss:.3f`. Per-prompt weights exist for
-# {glue:text}`neural-multi-reachable` of the {glue:text}`param-n_prompts` prompts — the others' proposals cannot reach
-# the target, and there $\mu^*(x)$ is infinite, the boundary case of {ref}`ch11-supports`. Where they exist they
+# but the median prompt misses one of its own by {glue:text}`neural-multi-miss:.3f`. Per-prompt weights exist for
+# {glue:text}`neural-multi-reachable` of the {glue:text}`param-n_prompts` prompts; where a prompt's proposals cannot
+# reach the target, $\mu^*(x)$ is infinite, the boundary case of {ref}`ch11-supports`. Where they exist they
 # cost {glue:text}`neural-multi-kl-own` nats of KL (on the proposals) against {glue:text}`neural-multi-kl-global` for the
 # global weights on the same prompts. The instance-level optimum of the slide needs enough proposals per prompt to
 # contain the target — with few proposals, the global weight is the one that exists.
 
 # %% [markdown]
+# (ch11-exercises)=
 # ## Exercises
 #
 # ```{exercise}
@@ -1077,11 +1131,15 @@ _ = rec.figure("neural-multi-kl-own", "mean over the reachable prompts of the SN
 # :class: dropdown
 #
 # Subtract $H(p_d)$ from both sides of the identity. For the second claim, by the identity at $\mu^*$ and the general
-# form at $\mu$: $H(p_d,p_\mu)-H(p_d,p^*)=\mathrm{KL}(p^*\|p_\theta)-\mathrm{KL}(p_\mu\|p_\theta)+\mu\cdot(b-\mathbb E_{p_\mu}f)$,
+# form at $\mu$:
+#
+# $$\begin{aligned}H(p_d,p_\mu)-H(p_d,p^*)={}&\mathrm{KL}(p^*\|p_\theta)-\mathrm{KL}(p_\mu\|p_\theta)\\&+\mu\cdot(b-\mathbb E_{p_\mu}f),\end{aligned}$$
+#
 # which equals $\mathrm{KL}(p^*\|p_\mu)\ge0$ (expand $\log p^*/p_\mu=(\mu-\mu^*)\cdot f+\log Z(\mu)/Z(\mu^*)$ under $p^*$,
 # whose $f$-expectation is $b$). This is the check `multi-per-prompt-best` of {ref}`ch11-multi`.
 # ```
 #
+# (ch11-summary)=
 # ## Summary
 #
 # * An EBM's next-token conditional is a ratio of partition functions over futures (checked to
@@ -1089,11 +1147,11 @@ _ = rec.figure("neural-multi-kl-own", "mean over the reachable prompts of the SN
 #   nats away.
 # * Ranking NCE recovers the residual energy up to a constant for every $K$ up to {glue:text}`param-nce_k_max`
 #   (to {glue:text}`nce-consistent:.1g`); with a misspecified family it recovers a $K$-dependent member that tends to
-#   the maximum-likelihood projection; more negatives lower the error of a finite-sample fit (by a factor
-#   {glue:text}`nce-var-ratio:.2f` here); a noise that misses strings carrying {glue:text}`nce-missing-data-mass:.3f`
+#   the maximum-likelihood projection; the error of a finite-sample fit {glue:text}`nce-var-direction` with more
+#   negatives (KL at $K=1$ over KL at the largest $K$: {glue:text}`nce-var-ratio:.2f` here); a noise that misses strings carrying {glue:text}`nce-missing-data-mass:.3f`
 #   of the data sends {glue:text}`nce-missing-fitted-mass:.4f` of the fitted mass there.
 # * Importance resampling reaches the EBM at rate $1/K$ with $\mathrm{TV}\le(2\rho-1)/K$ ({glue:text}`sir-tv-kmax:.4f`
-#   at the largest $K$), and $\log\hat Z$ is biased low ({glue:text}`log-z-bias-k1:.3f` nats at $K=1$).
+#   at the largest $K$), and $\log\hat Z$ is biased low ($\mathbb E\log(\hat Z_1/Z)=${glue:text}`log-z-bias-k1:.3f`).
 # * The aggregated EBM matches the data's expectations (to {glue:text}`dual-moment-matching:.1g`), has exactly the
 #   support of $p_\theta$ — the slide's second inclusion is an equality for finite $\mu^*$, the first an assumption —
 #   while top-$k$ and top-$p$ lose {glue:text}`trunc-topk-lost:.3f` and {glue:text}`trunc-topp-lost:.3f` of the data.
