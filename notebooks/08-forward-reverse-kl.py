@@ -98,6 +98,7 @@ RULES = {
 }
 
 # %%
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -818,6 +819,8 @@ ax.axhline(0, color=plots.ROLE["reference"], ls="--", lw=1, label="PPO's split")
 ax.set(xscale="log", xlabel=r"$\beta_\pi$ ($\beta_r=\beta/\beta_\pi$; DPO's split at the left, PPO's at the right)",
        ylabel=r"$J_\beta(\pi_\theta)-J_\beta(\pi_{\mathrm{PPO}})$", title="The split of beta within a memoryless family")
 ax.legend(fontsize="small", loc="lower right")
+for axis_formatter in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+    axis_formatter(mpl.ticker.FormatStrFormatter("%g"))  # 0.5, not 5×10⁻¹
 plots.publish("fig-split", fig)
 
 # %% [markdown]

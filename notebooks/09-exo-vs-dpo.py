@@ -855,7 +855,7 @@ for name, sel in front.groupby("method", sort=False):
     ax.plot(sel["kl"], sel["reward"], "o-", ms=3.5, color=palette[name], label=name + " (family)")
 ax.set(xlabel=r"$\mathrm{KL}(\pi\,\|\,\pi_{\mathrm{sft}})$", ylabel="expected reward",
        xlim=(0, 1.05 * max(front["kl"].max(), bon_curve[:, 0].max())), title="Reward-KL frontiers in the toy")
-ax.legend(fontsize="small", loc="lower right")
+ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the axes
 plots.publish("fig-toy-frontier", fig)
 
 # %% tags=["hide-input"]
@@ -1131,7 +1131,9 @@ for ax, i in zip(axes[0], shown):
     ax.axhline(0.0, color="grey", lw=0.8, ls=":")
     ax.set(xlabel="oracle reward of the sample", title=f"test prompt {i + 1}")
 axes[0][0].set_ylabel(r"$\log\hat\rho = \log \hat\pi/\pi_{\mathrm{sft}}$")
-axes[0][0].legend(fontsize="small", loc="upper left")
+fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize="small",
+           bbox_to_anchor=(0.5, -0.12))  # below the panels: inside, it would cover the points
+fig.tight_layout()
 plots.publish("fig-nn-ratios", fig)
 
 # %% [markdown]

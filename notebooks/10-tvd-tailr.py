@@ -562,9 +562,12 @@ for k, m in enumerate(floors):
     ax.plot(part["gamma"], part["tv"], color=list(plots.ROLE.values())[k], label=f"TaiLr, floor m = {m}")
 ax.axhline(tv_mle, color=plots.ROLE["reference"], ls="--", label="MLE on the noisy data")
 ax.axhline(tv_mle_clean, color=plots.ROLE["other"], ls=":", label="MLE on the clean data")
+points: dict[tuple[float, float], list[str]] = {}  # settings that share a point get one label
 for name, (g, _m, _) in tailr.RELEASED.items():
-    ax.plot(g, released[name], "o", color="black", ms=5)
-    ax.annotate(name.split(" (")[0], (g, released[name]), fontsize="x-small", xytext=(3, 4), textcoords="offset points")
+    points.setdefault((g, round(released[name], 12)), []).append(name.split(" (")[0])
+for (g, tv), names in points.items():
+    ax.plot(g, tv, "o", color="black", ms=5)
+    ax.annotate(", ".join(names), (g, tv), fontsize="x-small", xytext=(3, 4), textcoords="offset points")
 ax.set(xscale="log", xlabel=r"$\gamma$", ylabel="TV(fit, clean distribution)", title="A bigram model fitted to noisy data")
 ax.legend(fontsize="x-small")
 plots.publish("fig-noise-toy", fig)

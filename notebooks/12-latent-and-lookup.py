@@ -449,7 +449,7 @@ ax.plot(sweep.rate, sweep.weak + h_pd, marker="s", ms=3, color=plots.ROLE["align
 ax.scatter([best.rate], [best.strong + h_pd], s=80, facecolors="none", edgecolors="k", zorder=5)
 ax.scatter([best_weak.rate], [best_weak.weak + h_pd], s=80, facecolors="none", edgecolors="k", zorder=5)
 ax.set(xlabel="rate  E KL(q(z|y) || p(z))  (nats)", ylabel="E[ELBO] + H(p_d)  (nats)")
-ax.legend(fontsize="small", loc="lower left")
+ax.legend(fontsize="small", loc="lower right")
 plots.publish("fig-collapse", fig)
 
 # %% [markdown]

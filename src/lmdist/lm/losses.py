@@ -59,13 +59,7 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
     h = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
     # logsigmoid is the stable form of log σ: no overflow for large |h|.
     losses = -(1 - label_smoothing) * F.logsigmoid(h) - label_smoothing * F.logsigmoid(-h)
-    if reduction == "mean":
-        return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "none":
-        return losses
-    raise ValueError(f"reduction must be one of ['mean', 'sum', 'none'], got {reduction!r}")
+    return _reduce(losses, reduction)
 
 
 # ---------------------------------------------------------------------------------------------
