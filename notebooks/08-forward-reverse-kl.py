@@ -454,19 +454,20 @@ _ = rec.figure("rlhf-loglinear-nonconcave", "instances where J_beta has a positi
 # %%
 def fit_mixture(lc, loss, grad_pi, rng):
     """Minimise a loss F(pi_w), convex in pi, over the mixture family; grad_pi(log pi) is its gradient in pi
-    (used where pi > 0). Returns (log pi_w, Frank-Wolfe certificate). L-BFGS-B over w >= 0 from a fresh random
-    start, tol 1e-15: stop only at rounding level. F depends on w / sum(w) only, so the penalty (sum(w) - 1)^2
-    fixes the scale without moving any minimiser; without it a step can clip every weight to 0. Restarted
-    twice from the end point rescaled to sum 1."""
-    def penalised(w):
-        lq, jac, s = projections.mixture(lc, w), projections.mixture_jacobian(lc, w), w.sum() - 1
+    (used where pi > 0). Returns (log pi_w, Frank-Wolfe certificate). L-BFGS over w = softmax(theta) from a fresh
+    random start, tol 1e-15: stop only at rounding level. The softmax keeps w on the simplex without bounds
+    (bounds let a step clip every weight to 0); dF/dtheta = w * (dF/dw - w . dF/dw). Restarted twice."""
+    def objective(theta):
+        w = np.exp(theta - logsumexp(theta))
+        lq, jac = projections.mixture(lc, w), projections.mixture_jacobian(lc, w)
         on = lq > -np.inf
         with np.errstate(invalid="ignore", over="ignore"):   # grad_pi is nan or inf where pi = 0; unused there
-            g = grad_pi(lq)[on]
-        return loss(lq) + s * s, (np.exp(lq[on]) * g) @ jac[on] + 2 * s
-    w = rng.exponential(size=len(lc))
+            gw = (np.exp(lq[on]) * grad_pi(lq)[on]) @ jac[on]
+        return loss(lq), w * (gw - w @ gw)
+    theta = np.log(rng.exponential(size=len(lc)))
     for _ in range(3):
-        w = minimize(penalised, w / w.sum(), jac=True, method="L-BFGS-B", tol=1e-15, bounds=[(0, None)] * len(lc)).x
+        theta = minimize(objective, theta, jac=True, method="L-BFGS-B", tol=1e-15).x
+    w = np.exp(theta - logsumexp(theta))
     lq = projections.mixture(lc, w)
     with np.errstate(invalid="ignore", over="ignore"):
         grad = np.where(lq > -np.inf, grad_pi(lq), np.nan)
