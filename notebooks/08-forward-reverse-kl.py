@@ -74,8 +74,8 @@ PROFILES = {
                 "n_split_starts": 2},
     "paper": {"alphabet_size": 4, "max_len": 6, "n_samples": 20000, "n_models": 200, "mix_weight": 0.6,
               "mode_strength": 2.5, "n_starts": 20, "n_grid": 81, "n_instances": 400, "n_outcomes": 30,
-              "n_features": 3, "n_components": 6, "beta": 0.5, "stickiness": 0.9, "n_rewards": 40, "n_splits": 9,
-              "n_split_starts": 10},
+              "n_features": 3, "n_components": 6, "beta": 0.5, "stickiness": 0.9, "n_rewards": 12, "n_splits": 7,
+              "n_split_starts": 3},
 }
 RULES = {
     "alphabet_size": {"type": "int", "min": 1, "max": 6, "doc": "V, the number of tokens of the MLE and split experiments"},
