@@ -1068,7 +1068,7 @@ for (m, name), colour in zip(names.items(), [plots.ROLE[k] for k in ("prior", "o
 ax.errorbar(0.0, evals["sft"]["reward"], yerr=1.96 * evals["sft"]["reward_se"], fmt="s", color="grey", label=r"$\pi_{\mathrm{sft}}$")
 ax.set(xlabel=r"$\mathrm{KL}(\pi\,\|\,\pi_{\mathrm{sft}})$ (nats)", ylabel="oracle reward (log-odds)",
        title="Oracle reward vs KL on test prompts")
-ax.legend(fontsize="small", loc="lower right")
+ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the error bars fill the axes
 plots.publish("fig-nn-frontier", fig)
 
 # %% [markdown]
