@@ -9,7 +9,7 @@ import pytest
 from scipy.special import softmax
 
 from lmdist.exact import infotheory as it
-from lmdist.exact import instances, strings, tailr
+from lmdist.exact import instances, projections, strings, tailr
 
 H, FD_TOL = 1e-6, 1e-7
 
@@ -54,7 +54,7 @@ def test_gradients_match_finite_differences(which):
         jac = np.eye(len(lp)) - np.exp(lq)[None, :]          # ∂ log softmax(θ)_y / ∂θ
         if which == "fkl":
             f = lambda t, lp=lp: it.kl(lp, np.log(softmax(t)))
-            got = tailr.fkl_gradient(lp, lq, jac)
+            got = projections.forward_kl_gradient(lp, lq, jac)
         else:
             f = lambda t, lp=lp: it.tvd(lp, np.log(softmax(t)))
             got = tailr.tv_gradient(lp, lq, jac)

@@ -18,28 +18,20 @@ numpy and scipy only.
 from __future__ import annotations
 
 import math
-from itertools import combinations_with_replacement
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.integrate import quad
-from scipy.special import gammaln, logsumexp
+from scipy.special import logsumexp
 
-from lmdist.exact import checks, strings
+from lmdist.exact import align, checks, exo, strings
 from lmdist.exact import infotheory as it
-
-#: Largest number of noise multisets :func:`nce_population` enumerates.
-MULTISET_LIMIT = 2_000_000
-
 
 # --------------------------------------------------------------------------- the EBM and its conditionals
 
 def ebm_logp(energy: ArrayLike) -> np.ndarray:
-    """log p_E(y) = -E(y) - log Z,  Z = sum_y e^{-E(y)} (E finite, or +inf for a string of probability 0)."""
-    e = checks.array(energy, "energy", ndim=1)
-    if np.isnan(e).any() or np.isneginf(e).any():
-        raise ValueError("energy holds NaN or -inf (an infinitely likely string)")
-    return it.normalize(-e)
+    """log p_E(y) = -E(y) - log Z,  Z = sum_y e^{-E(y)} (E finite)."""
+    return it.normalize(-checks.finite_vector(energy, "energy"))
 
 
 def log_partition(energy: ArrayLike) -> np.float64:
@@ -118,19 +110,14 @@ def noise_multisets(log_noise: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarra
 
         log P(n) = log K! - sum_j log n_j! + sum_j n_j log p_N(j)   (multinomial),
 
-    enumerated over supp p_N (C(m + K - 1, K) multisets for m strings in the support)."""
+    enumerated over supp p_N (C(m + K - 1, K) multisets for m strings in the support; at most
+    :data:`lmdist.exact.exo.MULTISET_LIMIT`) by :func:`lmdist.exact.exo.multisets`."""
     ln = checks.logprobs(log_noise, "log_noise")
-    k = checks.integer(k, "k", lo=1)
     on = np.flatnonzero(ln > -np.inf)
-    m = on.size
-    count = math.comb(m + k - 1, k)
-    if count > MULTISET_LIMIT:
-        raise ValueError(f"{count:,} multisets of K={k} draws over {m} strings: more than {MULTISET_LIMIT:,}")
-    idx = np.array(list(combinations_with_replacement(range(m), k)), dtype=np.int64).reshape(count, k)
-    counts = np.zeros((count, ln.size))
-    np.add.at(counts, (np.repeat(np.arange(count), k), on[idx.ravel()]), 1.0)
-    logprob = gammaln(k + 1) - gammaln(counts + 1).sum(1) + (counts[:, on] * ln[on]).sum(1)
-    return counts, logprob
+    c = exo.multisets(on.size, checks.integer(k, "k", lo=1))
+    counts = np.zeros((len(c), ln.size))
+    counts[:, on] = c
+    return counts, exo.multinomial_logprob(c, ln[on])
 
 
 def nce_population(scores: ArrayLike, log_data: ArrayLike, log_noise: ArrayLike, k: int,
@@ -176,8 +163,7 @@ def normalised_weights(log_base: ArrayLike, energy: ArrayLike) -> np.ndarray:
     scaled to mean one under p_θ (so the target is π = p_θ w)."""
     lb = checks.logprobs(log_base, "log_base")
     e = checks.finite_vector(energy, "energy")
-    lw = -e - logsumexp(lb - e)
-    return np.exp(lw)
+    return np.exp(-e - align.log_partition(lb, -e, 1.0))
 
 
 def weight_moment(log_base: ArrayLike, energy: ArrayLike) -> np.float64:

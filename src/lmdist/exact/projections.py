@@ -87,6 +87,18 @@ def memoryless_mle(space: strings.StringSpace, logp: np.ndarray) -> np.ndarray:
         return np.log(counts) - np.log(counts.sum())
 
 
+def forward_kl_gradient(logp: np.ndarray, logq: np.ndarray, jac: np.ndarray) -> np.ndarray:
+    """∇_θ KL(p ‖ q_θ) = −Σ_y p(y) J_y, J = ∂ log q_θ / ∂θ (one row per outcome): the gradient
+    :func:`project` follows in the forward direction."""
+    lp, _ = checks.logprob_pair(logp, logq)
+    return _forward_kl_gradient(lp, checks.array(jac, "jac", ndim=2))
+
+
+def _forward_kl_gradient(lp: np.ndarray, jac: np.ndarray) -> np.ndarray:
+    on = lp > -np.inf
+    return -np.exp(lp[on]) @ jac[on]
+
+
 def project(family: Callable[[np.ndarray], np.ndarray], logtarget: np.ndarray, direction: str,
             starts: Sequence[np.ndarray],
             jacobian: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -124,8 +136,7 @@ def project(family: Callable[[np.ndarray], np.ndarray], logtarget: np.ndarray, d
         assert jacobian is not None   # only used when it is given
         lq, jac = family(theta), jacobian(theta)
         if direction == "forward":
-            on = lt > -np.inf
-            return float(it.kl(lt, lq)), -np.exp(lt[on]) @ jac[on]
+            return float(it.kl(lt, lq)), _forward_kl_gradient(lt, jac)
         on = lq > -np.inf
         return float(it.kl(lq, lt)), (np.exp(lq[on]) * (lq[on] - lt[on])) @ jac[on]
 

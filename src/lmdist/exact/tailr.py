@@ -89,14 +89,6 @@ def plugin_rule(counts_p: ArrayLike, counts_q: ArrayLike) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- gradients
-def fkl_gradient(logp: ArrayLike, logq: ArrayLike, jac: ArrayLike) -> np.ndarray:
-    """∇_θ KL(p ‖ q_θ) = −Σ_y p(y) J_y, J = ∂ log q_θ / ∂θ (one row per outcome)."""
-    lp, _ = checks.logprob_pair(logp, logq)
-    j = checks.array(jac, "jac", ndim=2)
-    on = lp > -np.inf
-    return -np.exp(lp[on]) @ j[on]
-
-
 def tv_gradient(logp: ArrayLike, logq: ArrayLike, jac: ArrayLike) -> np.ndarray:
     """The slides' estimator in expectation, E_{y~p}[−∇q_θ(y)/p(y) · [q_θ(y) < p(y)]]
     = −Σ_{y: q(y) < p(y)} q(y) J_y; equal to ∇_θ TV(p, q_θ) where no outcome has q = p > 0."""

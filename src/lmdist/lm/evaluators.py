@@ -205,9 +205,8 @@ def minilm_path() -> Path:
 @functools.cache
 def _minilm(device: str) -> SentenceEncoder:
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    from lmdist.lm.models import resolve_device
+    from lmdist.lm import models
 
     folder = minilm_path()
     pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
@@ -216,16 +215,11 @@ def _minilm(device: str) -> SentenceEncoder:
                                      "pooling_mode_mean_sqrt_len_tokens")):
         raise ValueError(f"{folder} does not pool by the mean of the tokens: not all-MiniLM-L6-v2")
     max_length = int(json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"])
-    dev = resolve_device(device)
+    dev = models.resolve_device(device)
     common: dict[str, Any] = dict(local_files_only=True, trust_remote_code=False)
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # transformers' "Loading weights" bar
-    try:
+    with models.quiet():  # transformers' "Loading weights" bar
         tokenizer = AutoTokenizer.from_pretrained(folder, **common)
         model = AutoModel.from_pretrained(folder, use_safetensors=True, **common)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     model.to(dev).eval()
     return SentenceEncoder(model, tokenizer, max_length, dev, "all-MiniLM-L6-v2")
 

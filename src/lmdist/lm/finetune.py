@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm  # the plain bar (never shown unless progress=True)
 
 from lmdist.exact import checks
-from lmdist.lm import cache, losses, models, zoo
+from lmdist.lm import cache, decode, losses, models, zoo
 
 LOSSES = ("mle", "tailr")
 CORRUPTIONS = ("shuffle", "random")
@@ -205,15 +205,8 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int
     model.eval()
     for s in range(0, len(rows), batch_size):
         chunk = rows[s:s + batch_size]
-        width = max(len(r) for r in chunk)
-        x = torch.full((len(chunk), width), eos, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for j, r in enumerate(chunk):
-            x[j, :len(r)] = torch.from_numpy(r)
-            mask[j, :len(r)] = 1
-        x, mask = x.to(dev), mask.to(dev)
-        logits = model(input_ids=x, attention_mask=mask).logits[:, :-1].float()
-        per = torch.nn.functional.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none")
+        x, mask = decode.pad_rows([r.tolist() for r in chunk], eos, dev, left=False)
+        per = -losses.token_logprobs(model(input_ids=x, attention_mask=mask).logits, x)
         keep = mask[:, 1:].to(per.dtype)
         nll[s:s + len(chunk)] = (per * keep).sum(1).double().cpu().numpy()
         count[s:s + len(chunk)] = keep.sum(1).long().cpu().numpy()
